@@ -1,0 +1,21 @@
+//! Handing due SMS to the emulated handsets.
+
+use super::Core;
+use crate::store::codes;
+
+const BATCH: i64 = 1000;
+
+/// Delivers every SMS due by now, in batches; returns how many moved.
+pub async fn deliver_due(core: &Core) -> Result<u64, sqlx::Error> {
+    let now = core.clock.now().await?;
+    let mut total = 0;
+    loop {
+        let mut tx = core.pool.begin().await?;
+        let moved = codes::deliver_due(&mut tx, now, BATCH).await?;
+        tx.commit().await?;
+        total += moved;
+        if moved < BATCH as u64 {
+            return Ok(total);
+        }
+    }
+}

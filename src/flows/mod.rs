@@ -1,0 +1,87 @@
+//! Each use case as one transaction. HTML forms, their JSON twins and the
+//! background jobs all call these, so a rule has exactly one implementation.
+
+pub mod captcha;
+pub mod deliver;
+pub mod handset;
+pub mod isp;
+pub mod issue;
+pub mod resend;
+pub mod submit;
+pub mod verify;
+
+use std::sync::{Arc, Mutex};
+
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use serde::Serialize;
+use sqlx::PgPool;
+use tokio::sync::Notify;
+
+use crate::clock::Clock;
+use crate::config::Settings;
+
+/// What every flow works with.
+#[derive(Clone)]
+pub struct Core {
+    pub pool: PgPool,
+    pub clock: Clock,
+    pub settings: Arc<Settings>,
+    /// Codes and captcha texts come from here; seeded with `--seed` so runs repeat.
+    pub rng: Arc<Mutex<StdRng>>,
+    /// Wakes the background jobs when something they wait for may have changed.
+    pub wake: Arc<Notify>,
+}
+
+impl Core {
+    pub fn new(pool: PgPool, clock: Clock, settings: Settings) -> Core {
+        let rng = match settings.seed {
+            Some(seed) => StdRng::seed_from_u64(seed),
+            None => StdRng::from_os_rng(),
+        };
+        Core {
+            pool,
+            clock,
+            settings: Arc::new(settings),
+            rng: Arc::new(Mutex::new(rng)),
+            wake: Arc::new(Notify::new()),
+        }
+    }
+
+    /// Runs `f` with the shared generator. Never held across an await.
+    pub fn with_rng<T>(&self, f: impl FnOnce(&mut StdRng) -> T) -> T {
+        let mut rng = self
+            .rng
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        f(&mut rng)
+    }
+
+    /// Starts the generator again from the seed (after a reset), or from the OS.
+    pub fn reseed(&self) {
+        let fresh = match self.settings.seed {
+            Some(seed) => StdRng::seed_from_u64(seed),
+            None => StdRng::from_os_rng(),
+        };
+        *self
+            .rng
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = fresh;
+    }
+}
+
+/// One field that could not be accepted, named by its path in the request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> FieldError {
+        FieldError {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}

@@ -1,0 +1,127 @@
+//! A filer asks for the SMS to be sent again.
+
+use serde::Serialize;
+use serde_json::json;
+
+use super::issue::{CodeFor, IssueError, issue_code};
+use super::{Core, FieldError, captcha};
+use crate::clock::china_date;
+use crate::domain::input::{CertificateTail, Mobile};
+use crate::domain::province::Province;
+use crate::store::codes::CodeReason;
+use crate::store::{events, filings, throttle};
+
+#[derive(Debug, Default, Clone, serde::Deserialize)]
+pub struct ResendInput {
+    pub mobile: Option<String>,
+    pub certificate_last6: Option<String>,
+    pub captcha_id: Option<String>,
+    pub captcha_answer: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum ResendOutcome {
+    /// A new code is on its way to the handset, for each filing the mobile waits in.
+    Sent {
+        filings: usize,
+    },
+    NotFound,
+    CaptchaInvalid,
+    InvalidInput {
+        errors: Vec<FieldError>,
+    },
+    RateLimited,
+}
+
+impl ResendOutcome {
+    pub fn name(&self) -> &'static str {
+        match self {
+            ResendOutcome::Sent { .. } => "sent",
+            ResendOutcome::NotFound => "not_found",
+            ResendOutcome::CaptchaInvalid => "captcha_invalid",
+            ResendOutcome::InvalidInput { .. } => "invalid_input",
+            ResendOutcome::RateLimited => "rate_limited",
+        }
+    }
+}
+
+pub async fn resend(
+    core: &Core,
+    province: &'static Province,
+    input: &ResendInput,
+) -> Result<ResendOutcome, IssueError> {
+    if !captcha::check(
+        core,
+        input.captcha_id.as_deref(),
+        input.captcha_answer.as_deref(),
+    )
+    .await?
+    {
+        return Ok(ResendOutcome::CaptchaInvalid);
+    }
+    let mut errors = Vec::new();
+    let mobile = Mobile::parse(input.mobile.as_deref().unwrap_or(""))
+        .map_err(|e| errors.push(FieldError::new("mobile", e.message())))
+        .ok();
+    let tail = CertificateTail::parse(input.certificate_last6.as_deref().unwrap_or(""))
+        .map_err(|e| errors.push(FieldError::new("certificate_last6", e.message())))
+        .ok();
+    let (Some(mobile), Some(tail)) = (mobile, tail) else {
+        return Ok(ResendOutcome::InvalidInput { errors });
+    };
+
+    let now = core.clock.now().await?;
+    let mut tx = core.pool.begin().await?;
+    let candidates = filings::pending_for_mobile(&mut tx, province.code, mobile.as_str()).await?;
+    let mut targets = Vec::new();
+    for (filing_id, verification_id, certificate_tail) in candidates {
+        if certificate_tail != tail.as_str() {
+            continue;
+        }
+        let filing = filings::lock(&mut tx, filing_id).await?;
+        if filing.state != filings::AWAITING_VERIFICATION {
+            continue;
+        }
+        if filing.deadline <= now {
+            filings::return_to_isp(&mut tx, filing_id, "verification_expired", now).await?;
+            continue;
+        }
+        targets.push((filing_id, verification_id, filing.deadline));
+    }
+    if targets.is_empty() {
+        tx.commit().await?;
+        return Ok(ResendOutcome::NotFound);
+    }
+    let settings = &core.settings;
+    let allowed = throttle::take_resend(
+        &mut tx,
+        mobile.as_str(),
+        now,
+        china_date(now),
+        settings.resend_cooldown.num_seconds(),
+        settings.resend_daily_cap,
+    )
+    .await?;
+    if !allowed {
+        tx.commit().await?;
+        return Ok(ResendOutcome::RateLimited);
+    }
+    for &(filing_id, verification_id, deadline) in &targets {
+        let detail = json!({ "mobile": mobile.masked() });
+        events::record(&mut tx, filing_id, now, "resend_requested", detail).await?;
+        let target = CodeFor {
+            filing_id,
+            verification_id,
+            mobile: &mobile,
+            province,
+            deadline,
+        };
+        issue_code(core, &mut tx, target, CodeReason::ManualResend, now, now).await?;
+    }
+    tx.commit().await?;
+    core.wake.notify_waiters();
+    Ok(ResendOutcome::Sent {
+        filings: targets.len(),
+    })
+}

@@ -1,0 +1,41 @@
+//! The timeline of a filing.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::Value;
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct Event {
+    pub at: DateTime<Utc>,
+    pub kind: String,
+    pub detail: Value,
+}
+
+pub async fn record(
+    conn: &mut PgConnection,
+    filing_id: Uuid,
+    at: DateTime<Utc>,
+    kind: &str,
+    detail: Value,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("INSERT INTO events (filing_id, at, kind, detail) VALUES ($1, $2, $3, $4)")
+        .bind(filing_id)
+        .bind(at)
+        .bind(kind)
+        .bind(detail)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+pub async fn for_filing(
+    conn: &mut PgConnection,
+    filing_id: Uuid,
+) -> Result<Vec<Event>, sqlx::Error> {
+    sqlx::query_as("SELECT at, kind, detail FROM events WHERE filing_id = $1 ORDER BY id")
+        .bind(filing_id)
+        .fetch_all(conn)
+        .await
+}

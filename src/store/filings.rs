@@ -1,0 +1,413 @@
+//! Filings and their verifications.
+
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+pub const AWAITING_VERIFICATION: &str = "awaiting_verification";
+pub const AWAITING_REVIEW: &str = "awaiting_review";
+pub const RETURNED: &str = "returned";
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct FilingRow {
+    pub id: Uuid,
+    pub isp_id: Uuid,
+    pub province: String,
+    pub kind: String,
+    pub isp_reference: String,
+    pub state: String,
+    pub return_reason: Option<String>,
+    pub subject: Value,
+    pub websites: Value,
+    pub submitted_at: DateTime<Utc>,
+    pub deadline: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct VerificationRow {
+    pub id: Uuid,
+    pub filing_id: Uuid,
+    pub mobile: String,
+    pub roles: Vec<String>,
+    pub state: String,
+    pub verified_at: Option<DateTime<Utc>>,
+}
+
+pub struct NewFiling<'a> {
+    pub isp_id: Uuid,
+    pub province: &'a str,
+    pub kind: &'a str,
+    pub isp_reference: &'a str,
+    pub state: &'a str,
+    pub subject: Value,
+    pub websites: Value,
+    pub submitted_at: DateTime<Utc>,
+    pub deadline: DateTime<Utc>,
+    pub idempotency_key: Option<&'a str>,
+    pub request_hash: &'a str,
+}
+
+/// Inserts the filing; `None` when the ISP already used this idempotency key
+/// (the first request's transaction has then committed or is waited for).
+pub async fn insert(
+    conn: &mut PgConnection,
+    f: NewFiling<'_>,
+) -> Result<Option<Uuid>, sqlx::Error> {
+    sqlx::query_scalar(
+        "INSERT INTO filings (id, isp_id, province, kind, isp_reference, state, subject, websites,
+                              submitted_at, deadline, idempotency_key, request_hash)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+         ON CONFLICT (isp_id, idempotency_key) DO NOTHING
+         RETURNING id",
+    )
+    .bind(Uuid::new_v4())
+    .bind(f.isp_id)
+    .bind(f.province)
+    .bind(f.kind)
+    .bind(f.isp_reference)
+    .bind(f.state)
+    .bind(f.subject)
+    .bind(f.websites)
+    .bind(f.submitted_at)
+    .bind(f.deadline)
+    .bind(f.idempotency_key)
+    .bind(f.request_hash)
+    .fetch_optional(conn)
+    .await
+}
+
+/// The filing an idempotency key made, with the hash of the request that made it.
+pub async fn by_idempotency_key(
+    conn: &mut PgConnection,
+    isp_id: Uuid,
+    key: &str,
+) -> Result<Option<(Uuid, Option<String>)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, request_hash FROM filings WHERE isp_id = $1 AND idempotency_key = $2",
+    )
+    .bind(isp_id)
+    .bind(key)
+    .fetch_optional(conn)
+    .await
+}
+
+pub struct NewVerification<'a> {
+    pub filing_id: Uuid,
+    pub position: i32,
+    pub mobile: &'a str,
+    pub person_name: &'a str,
+    pub certificate_number: &'a str,
+    pub certificate_tail: &'a str,
+    pub roles: Vec<&'static str>,
+    pub website_indexes: Vec<i32>,
+}
+
+pub async fn insert_verification(
+    conn: &mut PgConnection,
+    v: NewVerification<'_>,
+) -> Result<Uuid, sqlx::Error> {
+    sqlx::query_scalar(
+        "INSERT INTO verifications (id, filing_id, position, mobile, person_name,
+                                    certificate_number, certificate_tail, roles, website_indexes)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
+    )
+    .bind(Uuid::new_v4())
+    .bind(v.filing_id)
+    .bind(v.position)
+    .bind(v.mobile)
+    .bind(v.person_name)
+    .bind(v.certificate_number)
+    .bind(v.certificate_tail)
+    .bind(v.roles)
+    .bind(v.website_indexes)
+    .fetch_one(conn)
+    .await
+}
+
+/// What a flow needs to know of a filing it has locked.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Locked {
+    pub state: String,
+    pub return_reason: Option<String>,
+    pub deadline: DateTime<Utc>,
+}
+
+/// Locks the filing's row until the transaction ends: every change to a
+/// filing, its verifications or its codes takes this lock first, so the
+/// rules of one filing are applied one request at a time.
+pub async fn lock(conn: &mut PgConnection, id: Uuid) -> Result<Locked, sqlx::Error> {
+    sqlx::query_as("SELECT state, return_reason, deadline FROM filings WHERE id = $1 FOR UPDATE")
+        .bind(id)
+        .fetch_one(conn)
+        .await
+}
+
+/// Moves the filing to review when it awaits verification and no mobile is
+/// left unverified. True when it moved.
+pub async fn to_review_if_verified(
+    conn: &mut PgConnection,
+    id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<bool, sqlx::Error> {
+    let moved = sqlx::query(
+        "UPDATE filings SET state = 'awaiting_review'
+         WHERE id = $1 AND state = 'awaiting_verification'
+           AND NOT EXISTS (SELECT 1 FROM verifications
+                           WHERE filing_id = $1 AND state = 'pending')",
+    )
+    .bind(id)
+    .execute(&mut *conn)
+    .await?;
+    if moved.rows_affected() == 1 {
+        super::events::record(
+            conn,
+            id,
+            now,
+            "state_changed",
+            json!({ "state": AWAITING_REVIEW }),
+        )
+        .await?;
+    }
+    Ok(moved.rows_affected() == 1)
+}
+
+/// Returns one filing awaiting verification to its ISP and ends its live codes.
+/// True when it was returned by this call.
+pub async fn return_to_isp(
+    conn: &mut PgConnection,
+    id: Uuid,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> Result<bool, sqlx::Error> {
+    let returned = sqlx::query(
+        "WITH returned AS (
+             UPDATE filings SET state = 'returned', return_reason = $2
+             WHERE id = $1 AND state = 'awaiting_verification' RETURNING id),
+         ended AS (
+             UPDATE codes c SET state = 'ended', ended_at = $3
+             FROM verifications v, returned r
+             WHERE c.verification_id = v.id AND v.filing_id = r.id AND c.state = 'live')
+         INSERT INTO events (filing_id, at, kind, detail)
+         SELECT id, $3, 'state_changed', jsonb_build_object('state', 'returned', 'reason', $2::text)
+         FROM returned",
+    )
+    .bind(id)
+    .bind(reason)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(returned.rows_affected() == 1)
+}
+
+/// Returns up to `batch` filings whose deadline has passed
+/// (`verification_expired`). Filings locked by a request are skipped and
+/// taken by the next batch or by that request itself.
+pub async fn return_expired(
+    conn: &mut PgConnection,
+    now: DateTime<Utc>,
+    batch: i64,
+) -> Result<u64, sqlx::Error> {
+    let returned = sqlx::query(
+        "WITH due AS (
+             SELECT id FROM filings
+             WHERE state = 'awaiting_verification' AND deadline <= $1
+             ORDER BY deadline LIMIT $2
+             FOR UPDATE SKIP LOCKED),
+         returned AS (
+             UPDATE filings f SET state = 'returned', return_reason = 'verification_expired'
+             FROM due WHERE f.id = due.id RETURNING f.id),
+         ended AS (
+             UPDATE codes c SET state = 'ended', ended_at = $1
+             FROM verifications v, returned r
+             WHERE c.verification_id = v.id AND v.filing_id = r.id AND c.state = 'live')
+         INSERT INTO events (filing_id, at, kind, detail)
+         SELECT id, $1, 'state_changed',
+                jsonb_build_object('state', 'returned', 'reason', 'verification_expired')
+         FROM returned",
+    )
+    .bind(now)
+    .bind(batch)
+    .execute(conn)
+    .await?;
+    Ok(returned.rows_affected())
+}
+
+pub async fn next_deadline(conn: &mut PgConnection) -> Result<Option<DateTime<Utc>>, sqlx::Error> {
+    sqlx::query_scalar("SELECT min(deadline) FROM filings WHERE state = 'awaiting_verification'")
+        .fetch_one(conn)
+        .await
+}
+
+pub async fn get(conn: &mut PgConnection, id: Uuid) -> Result<Option<FilingRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, isp_id, province, kind, isp_reference, state, return_reason, subject, websites,
+                submitted_at, deadline
+         FROM filings WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(conn)
+    .await
+}
+
+#[derive(Debug, Default)]
+pub struct ListFilter<'a> {
+    pub state: Option<&'a str>,
+    pub province: Option<&'a str>,
+    pub kind: Option<&'a str>,
+    pub isp_reference: Option<&'a str>,
+    /// Only filings listed before this sequence number (paging, newest first).
+    pub before: Option<i64>,
+    pub limit: i64,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ListedFiling {
+    pub seq: i64,
+    #[sqlx(flatten)]
+    pub filing: FilingRow,
+}
+
+pub async fn list_for_isp(
+    conn: &mut PgConnection,
+    isp_id: Uuid,
+    filter: &ListFilter<'_>,
+) -> Result<Vec<ListedFiling>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT seq, id, isp_id, province, kind, isp_reference, state, return_reason, subject,
+                websites, submitted_at, deadline
+         FROM filings
+         WHERE isp_id = $1
+           AND ($2::text IS NULL OR state = $2)
+           AND ($3::text IS NULL OR province = $3)
+           AND ($4::text IS NULL OR kind = $4)
+           AND ($5::text IS NULL OR isp_reference = $5)
+           AND ($6::bigint IS NULL OR seq < $6)
+         ORDER BY seq DESC LIMIT $7",
+    )
+    .bind(isp_id)
+    .bind(filter.state)
+    .bind(filter.province)
+    .bind(filter.kind)
+    .bind(filter.isp_reference)
+    .bind(filter.before)
+    .bind(filter.limit)
+    .fetch_all(conn)
+    .await
+}
+
+pub async fn verifications_of(
+    conn: &mut PgConnection,
+    filing_ids: &[Uuid],
+) -> Result<Vec<VerificationRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, filing_id, mobile, roles, state, verified_at FROM verifications
+         WHERE filing_id = ANY($1) ORDER BY filing_id, position",
+    )
+    .bind(filing_ids)
+    .fetch_all(conn)
+    .await
+}
+
+/// The masked mobiles of a filing that still wait for verification.
+pub async fn pending_mobiles(
+    conn: &mut PgConnection,
+    id: Uuid,
+) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT mask_mobile(mobile) FROM verifications
+         WHERE filing_id = $1 AND state = 'pending' ORDER BY position",
+    )
+    .bind(id)
+    .fetch_all(conn)
+    .await
+}
+
+/// A code typed on a province's portal, matched by mobile and code: a live
+/// code, or one ended because its filing was returned (so the filer learns
+/// of the return whether or not the sweep has run).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct CodeMatch {
+    pub code_id: Uuid,
+    pub verification_id: Uuid,
+    pub filing_id: Uuid,
+    pub certificate_tail: String,
+}
+
+pub async fn match_code(
+    conn: &mut PgConnection,
+    province: &str,
+    mobile: &str,
+    code: &str,
+) -> Result<Option<CodeMatch>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT c.id AS code_id, v.id AS verification_id, f.id AS filing_id, v.certificate_tail
+         FROM codes c
+         JOIN verifications v ON v.id = c.verification_id
+         JOIN filings f ON f.id = v.filing_id
+         WHERE v.mobile = $2 AND c.code = $3 AND f.province = $1
+           AND (c.state = 'live' OR (c.state = 'ended' AND f.state = 'returned'))
+         ORDER BY c.issued_at DESC LIMIT 1",
+    )
+    .bind(province)
+    .bind(mobile)
+    .bind(code)
+    .fetch_optional(conn)
+    .await
+}
+
+/// Filings of a province in which this mobile still waits, oldest first.
+pub async fn pending_for_mobile(
+    conn: &mut PgConnection,
+    province: &str,
+    mobile: &str,
+) -> Result<Vec<(Uuid, Uuid, String)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT f.id, v.id, v.certificate_tail FROM filings f
+         JOIN verifications v ON v.filing_id = f.id
+         WHERE f.province = $1 AND v.mobile = $2
+           AND f.state = 'awaiting_verification' AND v.state = 'pending'
+         ORDER BY f.seq",
+    )
+    .bind(province)
+    .bind(mobile)
+    .fetch_all(conn)
+    .await
+}
+
+/// Counts a wrong certificate typed with the right mobile and code; returns the new count.
+pub async fn count_certificate_failure(
+    conn: &mut PgConnection,
+    verification_id: Uuid,
+) -> Result<i32, sqlx::Error> {
+    sqlx::query_scalar(
+        "UPDATE verifications SET certificate_failures = certificate_failures + 1
+         WHERE id = $1 RETURNING certificate_failures",
+    )
+    .bind(verification_id)
+    .fetch_one(conn)
+    .await
+}
+
+/// Spends the live code and marks its verification done. False when the code
+/// was no longer live.
+pub async fn use_code(
+    conn: &mut PgConnection,
+    code_id: Uuid,
+    verification_id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<bool, sqlx::Error> {
+    let used = sqlx::query(
+        "WITH used AS (
+             UPDATE codes SET state = 'used', ended_at = $3
+             WHERE id = $1 AND state = 'live' RETURNING verification_id)
+         UPDATE verifications v SET state = 'verified', verified_at = $3
+         FROM used WHERE v.id = $2 AND v.id = used.verification_id AND v.state = 'pending'",
+    )
+    .bind(code_id)
+    .bind(verification_id)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(used.rows_affected() == 1)
+}

@@ -1,0 +1,73 @@
+//! Emulated handsets: their state and their inbox.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HandsetState {
+    Online,
+    NoSignal,
+    Blocking,
+}
+
+impl HandsetState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HandsetState::Online => "online",
+            HandsetState::NoSignal => "no_signal",
+            HandsetState::Blocking => "blocking",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct InboxMessage {
+    pub id: Uuid,
+    pub sender: Option<String>,
+    pub body: String,
+    pub code: String,
+    pub delivered_at: Option<DateTime<Utc>>,
+}
+
+pub async fn ensure(conn: &mut PgConnection, mobile: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("INSERT INTO handsets (mobile) VALUES ($1) ON CONFLICT (mobile) DO NOTHING")
+        .bind(mobile)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+pub async fn set_state(
+    conn: &mut PgConnection,
+    mobile: &str,
+    state: HandsetState,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO handsets (mobile, state) VALUES ($1, $2)
+         ON CONFLICT (mobile) DO UPDATE SET state = excluded.state",
+    )
+    .bind(mobile)
+    .bind(state.as_str())
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// The delivered messages of one handset, oldest first.
+pub async fn inbox(
+    conn: &mut PgConnection,
+    mobile: &str,
+) -> Result<Vec<InboxMessage>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT s.id, s.sender, s.body, c.code, s.delivered_at
+         FROM sms s JOIN codes c ON c.id = s.code_id
+         WHERE s.mobile = $1 AND s.state = 'delivered'
+         ORDER BY s.delivered_at, s.seq",
+    )
+    .bind(mobile)
+    .fetch_all(conn)
+    .await
+}

@@ -1,0 +1,45 @@
+//! ISPs and their API keys (stored as SHA-256 hashes).
+
+use chrono::{DateTime, Utc};
+use sha2::{Digest, Sha256};
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Isp {
+    pub id: Uuid,
+    pub name: String,
+}
+
+pub fn hash_key(key: &str) -> String {
+    hex::encode(Sha256::digest(key.as_bytes()))
+}
+
+pub async fn create(
+    conn: &mut PgConnection,
+    name: &str,
+    api_key: &str,
+    webhook_url: Option<&str>,
+    webhook_secret: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<Uuid, sqlx::Error> {
+    sqlx::query_scalar(
+        "INSERT INTO isps (id, name, api_key_hash, webhook_url, webhook_secret, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+    )
+    .bind(Uuid::new_v4())
+    .bind(name)
+    .bind(hash_key(api_key))
+    .bind(webhook_url)
+    .bind(webhook_secret)
+    .bind(now)
+    .fetch_one(conn)
+    .await
+}
+
+pub async fn by_key(conn: &mut PgConnection, api_key: &str) -> Result<Option<Isp>, sqlx::Error> {
+    sqlx::query_as("SELECT id, name FROM isps WHERE api_key_hash = $1")
+        .bind(hash_key(api_key))
+        .fetch_optional(conn)
+        .await
+}

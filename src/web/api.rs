@@ -1,0 +1,308 @@
+//! The ISP API: submit filings and read them back, each ISP seeing only its own.
+
+use std::collections::HashMap;
+
+use axum::Json;
+use axum::Router;
+use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::Value;
+use uuid::Uuid;
+
+use super::json::JsonBody;
+use super::{ApiError, AppState};
+use crate::domain::kind::FilingKind;
+use crate::domain::province;
+use crate::flows::FieldError;
+use crate::flows::submit::{FilingRequest, SubmitError, submit};
+use crate::store::events::{self, Event};
+use crate::store::filings::{self, FilingRow, ListFilter, VerificationRow};
+use crate::store::isps::{self, Isp};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/filings", get(list).post(create))
+        .route("/api/v1/filings/{id}", get(show))
+}
+
+/// The ISP whose bearer key came with the request.
+pub struct Authenticated(pub Isp);
+
+impl FromRequestParts<AppState> for Authenticated {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let unauthorized = || {
+            ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "send the ISP's API key as `Authorization: Bearer KEY`",
+            )
+        };
+        let key = parts
+            .headers
+            .get(AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim)
+            .filter(|k| !k.is_empty())
+            .ok_or_else(unauthorized)?;
+        let mut conn = state.core.pool.acquire().await?;
+        let isp = isps::by_key(&mut conn, key)
+            .await?
+            .ok_or_else(unauthorized)?;
+        Ok(Authenticated(isp))
+    }
+}
+
+#[derive(Serialize)]
+pub struct VerificationView {
+    pub id: Uuid,
+    pub mobile: String,
+    pub roles: Vec<String>,
+    pub state: String,
+    pub verified_at: Option<DateTime<Utc>>,
+}
+
+impl From<VerificationRow> for VerificationView {
+    fn from(v: VerificationRow) -> Self {
+        let masked = crate::domain::input::Mobile::parse(&v.mobile)
+            .map(|m| m.masked())
+            .unwrap_or_default();
+        VerificationView {
+            id: v.id,
+            mobile: masked,
+            roles: v.roles,
+            state: v.state,
+            verified_at: v.verified_at,
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub struct FilingView {
+    pub id: Uuid,
+    pub province: String,
+    pub kind: String,
+    pub isp_reference: String,
+    pub state: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub return_reason: Option<String>,
+    pub submitted_at: DateTime<Utc>,
+    pub deadline: DateTime<Utc>,
+    pub subject: Value,
+    pub websites: Value,
+    pub verifications: Vec<VerificationView>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub events: Option<Vec<Event>>,
+}
+
+impl FilingView {
+    fn new(
+        row: FilingRow,
+        verifications: Vec<VerificationRow>,
+        events: Option<Vec<Event>>,
+    ) -> Self {
+        FilingView {
+            id: row.id,
+            province: row.province,
+            kind: row.kind,
+            isp_reference: row.isp_reference,
+            state: row.state,
+            return_reason: row.return_reason,
+            submitted_at: row.submitted_at,
+            deadline: row.deadline,
+            subject: row.subject,
+            websites: row.websites,
+            verifications: verifications.into_iter().map(Into::into).collect(),
+            events,
+        }
+    }
+}
+
+/// The filing with its verifications and timeline, if it is this ISP's.
+async fn load(state: &AppState, isp: &Isp, id: Uuid) -> Result<FilingView, ApiError> {
+    let mut conn = state.core.pool.acquire().await?;
+    let row = filings::get(&mut conn, id)
+        .await?
+        .filter(|row| row.isp_id == isp.id)
+        .ok_or_else(|| ApiError::not_found("filing"))?;
+    let verifications = filings::verifications_of(&mut conn, &[id]).await?;
+    let events = events::for_filing(&mut conn, id).await?;
+    Ok(FilingView::new(row, verifications, Some(events)))
+}
+
+async fn create(
+    State(state): State<AppState>,
+    Authenticated(isp): Authenticated,
+    headers: HeaderMap,
+    body: JsonBody<FilingRequest>,
+) -> Result<Response, ApiError> {
+    let key = match headers.get("idempotency-key") {
+        None => None,
+        Some(value) => Some(
+            value
+                .to_str()
+                .ok()
+                .map(str::trim)
+                .filter(|k| !k.is_empty() && k.len() <= 255)
+                .ok_or_else(|| {
+                    ApiError::invalid(vec![FieldError::new(
+                        "Idempotency-Key",
+                        "must be 1 to 255 visible ASCII characters",
+                    )])
+                })?,
+        ),
+    };
+    let submitted = submit(&state.core, isp.id, key, &body.raw, body.value)
+        .await
+        .map_err(|e| match e {
+            SubmitError::Invalid(errors) => ApiError::invalid(errors),
+            SubmitError::KeyReused => ApiError::new(
+                StatusCode::CONFLICT,
+                "idempotency_key_reused",
+                "this Idempotency-Key was used with a different request",
+            ),
+            SubmitError::Issue(e) => ApiError::internal(e),
+        })?;
+    let view = load(&state, &isp, submitted.filing_id).await?;
+    let mut response = (StatusCode::CREATED, Json(view)).into_response();
+    if !submitted.created {
+        response
+            .headers_mut()
+            .insert("idempotent-replayed", "true".parse().expect("static"));
+    }
+    Ok(response)
+}
+
+async fn show(
+    State(state): State<AppState>,
+    Authenticated(isp): Authenticated,
+    Path(id): Path<String>,
+) -> Result<Json<FilingView>, ApiError> {
+    let id = Uuid::parse_str(&id).map_err(|_| ApiError::not_found("filing"))?;
+    Ok(Json(load(&state, &isp, id).await?))
+}
+
+struct ListQuery {
+    state: Option<String>,
+    province: Option<String>,
+    kind: Option<String>,
+    isp_reference: Option<String>,
+    before: Option<i64>,
+    limit: Option<i64>,
+}
+
+#[derive(Serialize)]
+struct ListPage {
+    filings: Vec<FilingView>,
+    /// Pass as `before` for the next page; absent on the last page.
+    next_before: Option<i64>,
+}
+
+const STATES: [&str; 5] = [
+    "awaiting_verification",
+    "awaiting_review",
+    "approved",
+    "rejected",
+    "returned",
+];
+
+async fn list(
+    State(state): State<AppState>,
+    Authenticated(isp): Authenticated,
+    Query(raw): Query<HashMap<String, String>>,
+) -> Result<Json<ListPage>, ApiError> {
+    let query = parse_list_query(&raw)?;
+    let mut errors = Vec::new();
+    if let Some(s) = query.state.as_deref().filter(|s| !STATES.contains(s)) {
+        errors.push(FieldError::new(
+            "state",
+            format!("{s:?} is not a filing state"),
+        ));
+    }
+    if query
+        .province
+        .as_deref()
+        .is_some_and(|p| province::find(p).is_none())
+    {
+        errors.push(FieldError::new("province", "is not a known province code"));
+    }
+    if query
+        .kind
+        .as_deref()
+        .is_some_and(|k| FilingKind::parse(k).is_none())
+    {
+        errors.push(FieldError::new("kind", "is not a filing kind"));
+    }
+    let limit = query.limit.unwrap_or(50);
+    if !(1..=200).contains(&limit) {
+        errors.push(FieldError::new("limit", "must be between 1 and 200"));
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::invalid(errors));
+    }
+    let filter = ListFilter {
+        state: query.state.as_deref(),
+        province: query
+            .province
+            .as_deref()
+            .and_then(province::find)
+            .map(|p| p.code),
+        kind: query.kind.as_deref(),
+        isp_reference: query.isp_reference.as_deref(),
+        before: query.before,
+        limit,
+    };
+    let mut conn = state.core.pool.acquire().await?;
+    let rows = filings::list_for_isp(&mut conn, isp.id, &filter).await?;
+    let ids: Vec<Uuid> = rows.iter().map(|r| r.filing.id).collect();
+    let mut by_filing: HashMap<Uuid, Vec<VerificationRow>> = HashMap::new();
+    for v in filings::verifications_of(&mut conn, &ids).await? {
+        by_filing.entry(v.filing_id).or_default().push(v);
+    }
+    let next_before = (rows.len() as i64 == limit)
+        .then(|| rows.last().map(|r| r.seq))
+        .flatten();
+    let filings = rows
+        .into_iter()
+        .map(|listed| {
+            let mine = by_filing.remove(&listed.filing.id).unwrap_or_default();
+            FilingView::new(listed.filing, mine, None)
+        })
+        .collect();
+    Ok(Json(ListPage {
+        filings,
+        next_before,
+    }))
+}
+
+/// Reads the numeric query parameters by hand, to name the one that is not a number.
+fn parse_list_query(raw: &HashMap<String, String>) -> Result<ListQuery, ApiError> {
+    let number = |name: &str| -> Result<Option<i64>, ApiError> {
+        raw.get(name)
+            .map(|v| {
+                v.trim().parse().map_err(|_| {
+                    ApiError::invalid(vec![FieldError::new(name, "must be a whole number")])
+                })
+            })
+            .transpose()
+    };
+    Ok(ListQuery {
+        state: raw.get("state").cloned(),
+        province: raw.get("province").cloned(),
+        kind: raw.get("kind").cloned(),
+        isp_reference: raw.get("isp_reference").cloned(),
+        before: number("before")?,
+        limit: number("limit")?,
+    })
+}

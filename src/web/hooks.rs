@@ -1,0 +1,184 @@
+//! Test hooks, served only with `--test-hooks`: they let an integration test
+//! read what a person would read off a captcha or a handset, and move time.
+
+use axum::Json;
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use serde_json::json;
+use uuid::Uuid;
+
+use super::json::JsonBody;
+use super::{ApiError, AppState};
+use crate::domain::input::{Mobile, text_field};
+use crate::flows::{FieldError, deliver, handset};
+use crate::store::captchas;
+use crate::store::handsets::{self, HandsetState};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/test/captchas/{id}", get(captcha_answer))
+        .route("/api/test/handsets/{mobile}/messages", get(inbox))
+        .route(
+            "/api/test/handsets/{mobile}",
+            axum::routing::put(set_handset),
+        )
+        .route("/api/test/clock", get(read_clock).post(move_clock))
+        .route("/api/test/reset", post(reset))
+        .route("/api/test/isps", post(create_isp))
+}
+
+async fn captcha_answer(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let id = Uuid::parse_str(&id).map_err(|_| ApiError::not_found("captcha"))?;
+    let answer = captchas::answer(&state.core.pool, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("captcha"))?;
+    Ok(Json(json!({ "answer": answer })).into_response())
+}
+
+fn mobile(raw: &str) -> Result<Mobile, ApiError> {
+    Mobile::parse(raw).map_err(|e| ApiError::invalid(vec![FieldError::new("mobile", e.message())]))
+}
+
+async fn inbox(
+    State(state): State<AppState>,
+    Path(raw): Path<String>,
+) -> Result<Response, ApiError> {
+    let mobile = mobile(&raw)?;
+    // Whatever fell due is delivered before the inbox is read, so a test
+    // never races the delivery job.
+    deliver::deliver_due(&state.core).await?;
+    let mut conn = state.core.pool.acquire().await?;
+    let messages = handsets::inbox(&mut conn, mobile.as_str()).await?;
+    Ok(Json(messages).into_response())
+}
+
+#[derive(Deserialize)]
+struct HandsetBody {
+    state: Option<HandsetState>,
+}
+
+async fn set_handset(
+    State(state): State<AppState>,
+    Path(raw): Path<String>,
+    body: JsonBody<HandsetBody>,
+) -> Result<Response, ApiError> {
+    let mobile = mobile(&raw)?;
+    let Some(new_state) = body.value.state else {
+        return Err(ApiError::invalid(vec![FieldError::new(
+            "state",
+            "must be online, no_signal or blocking",
+        )]));
+    };
+    handset::set_state(&state.core, &mobile, new_state).await?;
+    Ok(Json(json!({ "mobile": mobile.masked(), "state": new_state })).into_response())
+}
+
+async fn read_clock(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let now = state.core.clock.now().await?;
+    Ok(Json(json!({ "now": now, "virtual": state.core.clock.is_virtual() })).into_response())
+}
+
+#[derive(Deserialize)]
+struct ClockBody {
+    advance_seconds: Option<i64>,
+    set: Option<DateTime<Utc>>,
+}
+
+/// Moves the virtual clock forward, then runs at once whatever fell due.
+async fn move_clock(
+    State(state): State<AppState>,
+    body: JsonBody<ClockBody>,
+) -> Result<Response, ApiError> {
+    let clock = &state.core.clock;
+    if !clock.is_virtual() {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "clock_not_virtual",
+            "the clock can only be moved when the service runs with --clock virtual",
+        ));
+    }
+    let current = clock.now().await?;
+    let moved = match (body.value.advance_seconds, body.value.set) {
+        (Some(seconds), None) if (0..=10 * 365 * 86_400).contains(&seconds) => {
+            clock.advance(seconds).await?
+        }
+        (Some(_), None) => {
+            return Err(ApiError::invalid(vec![FieldError::new(
+                "advance_seconds",
+                "must be between 0 and ten years of seconds; the clock never goes back",
+            )]));
+        }
+        (None, Some(to)) if to >= current => clock.set(to).await?,
+        (None, Some(_)) => {
+            return Err(ApiError::invalid(vec![FieldError::new(
+                "set",
+                "must not be earlier than the clock's time",
+            )]));
+        }
+        _ => {
+            return Err(ApiError::invalid(vec![FieldError::new(
+                "advance_seconds",
+                "send either advance_seconds or set",
+            )]));
+        }
+    };
+    crate::jobs::run_due(&state.core).await?;
+    state.core.wake.notify_waiters();
+    Ok(Json(json!({ "now": moved })).into_response())
+}
+
+/// Empties every table of data, restarts the virtual clock at the real time
+/// and the random generator from its seed.
+async fn reset(State(state): State<AppState>) -> Result<Response, ApiError> {
+    sqlx::query(
+        "TRUNCATE isps, filings, verifications, codes, sms, events, handsets, captchas,
+                  resend_quota, verify_throttle, ip_throttle, virtual_clock RESTART IDENTITY",
+    )
+    .execute(&state.core.pool)
+    .await?;
+    state.core.reseed();
+    state.core.wake.notify_waiters();
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+#[derive(Deserialize)]
+struct NewIsp {
+    name: Option<String>,
+    webhook_url: Option<String>,
+}
+
+async fn create_isp(
+    State(state): State<AppState>,
+    body: JsonBody<NewIsp>,
+) -> Result<Response, ApiError> {
+    let name = text_field(body.value.name.as_deref().unwrap_or(""), 200)
+        .map_err(|e| ApiError::invalid(vec![FieldError::new("name", e.message())]))?;
+    let webhook_url = body
+        .value
+        .webhook_url
+        .as_deref()
+        .map(str::trim)
+        .filter(|u| !u.is_empty());
+    if let Some(url) = webhook_url
+        && !(url.starts_with("http://") || url.starts_with("https://"))
+    {
+        return Err(ApiError::invalid(vec![FieldError::new(
+            "webhook_url",
+            "must be an http:// or https:// URL",
+        )]));
+    }
+    let isp = crate::flows::isp::create(&state.core, &name, webhook_url).await?;
+    let mut body = json!({ "id": isp.id, "api_key": isp.api_key });
+    if let Some(secret) = isp.webhook_secret {
+        body["webhook_secret"] = json!(secret);
+    }
+    Ok((StatusCode::CREATED, Json(body)).into_response())
+}

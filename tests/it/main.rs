@@ -1,0 +1,7 @@
+//! The service's tests over real HTTP against a real PostgreSQL.
+
+mod helpers;
+mod portal;
+mod resend;
+mod submit;
+mod verify;
