@@ -18,16 +18,23 @@ impl Clock {
         match self {
             Clock::System => Ok(Utc::now()),
             Clock::Virtual(pool) => {
-                // The first reading starts the virtual clock at the real time.
-                sqlx::query_scalar(
-                    "WITH started AS (
-                         INSERT INTO virtual_clock (now) VALUES ($1)
-                         ON CONFLICT (id) DO NOTHING RETURNING now)
-                     SELECT now FROM started UNION ALL SELECT now FROM virtual_clock LIMIT 1",
-                )
-                .bind(Utc::now())
-                .fetch_one(pool)
-                .await
+                let now = sqlx::query_scalar("SELECT now FROM virtual_clock")
+                    .fetch_optional(pool)
+                    .await?;
+                match now {
+                    Some(now) => Ok(now),
+                    // The first reading starts the virtual clock at the real
+                    // time; a concurrent first reading may win, so read again.
+                    None => {
+                        sqlx::query("INSERT INTO virtual_clock (now) VALUES ($1) ON CONFLICT (id) DO NOTHING")
+                            .bind(Utc::now())
+                            .execute(pool)
+                            .await?;
+                        sqlx::query_scalar("SELECT now FROM virtual_clock")
+                            .fetch_one(pool)
+                            .await
+                    }
+                }
             }
         }
     }
@@ -80,4 +87,63 @@ pub fn china_display(at: DateTime<Utc>) -> String {
 /// The China date of an instant.
 pub fn china_date(at: DateTime<Utc>) -> chrono::NaiveDate {
     at.with_timezone(&CHINA).date_naive()
+}
+
+/// The latest moment at or before `now` when the China wall clock read `at`.
+pub fn latest_daily(now: DateTime<Utc>, at: chrono::NaiveTime) -> DateTime<Utc> {
+    use chrono::TimeZone;
+    let today = china_date(now).and_time(at);
+    // China keeps no daylight saving time, so every wall time exists once.
+    let today = CHINA
+        .from_local_datetime(&today)
+        .single()
+        .expect("China has no DST gaps")
+        .with_timezone(&Utc);
+    if today <= now {
+        today
+    } else {
+        today - chrono::Duration::days(1)
+    }
+}
+
+/// The instant a China date begins.
+pub fn china_midnight(day: chrono::NaiveDate) -> DateTime<Utc> {
+    use chrono::TimeZone;
+    CHINA
+        .from_local_datetime(&day.and_time(chrono::NaiveTime::MIN))
+        .single()
+        .expect("China has no DST gaps")
+        .with_timezone(&Utc)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::NaiveTime;
+
+    fn utc(s: &str) -> DateTime<Utc> {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn noon_in_china_is_four_in_the_morning_utc() {
+        let noon = NaiveTime::from_hms_opt(12, 0, 0).unwrap();
+        assert_eq!(
+            latest_daily(utc("2026-12-05T04:00:00Z"), noon),
+            utc("2026-12-05T04:00:00Z")
+        );
+        assert_eq!(
+            latest_daily(utc("2026-12-05T03:59:59Z"), noon),
+            utc("2026-12-04T04:00:00Z")
+        );
+        // 23:30 UTC is already the next China date.
+        assert_eq!(
+            latest_daily(utc("2026-12-05T23:30:00Z"), noon),
+            utc("2026-12-05T04:00:00Z")
+        );
+        assert_eq!(
+            china_midnight(chrono::NaiveDate::from_ymd_opt(2026, 12, 5).unwrap()),
+            utc("2026-12-04T16:00:00Z")
+        );
+    }
 }

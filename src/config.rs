@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use chrono::Duration;
+use chrono::{Duration, NaiveTime};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::domain::province;
@@ -87,6 +87,9 @@ pub struct ServeArgs {
     /// Per-province deadlines, as `code=hours` pairs, comma separated (e.g. `tj=24`).
     #[arg(long, env = "BEIAN_PROVINCE_HOURS", value_delimiter = ',')]
     pub province_hours: Vec<String>,
+    /// China time of the daily resend to every mobile still unverified.
+    #[arg(long, env = "BEIAN_RESEND_TIME", default_value = "12:00", value_parser = parse_time)]
+    pub resend_time: NaiveTime,
     /// Require verification for logout and cancel-access filings too.
     #[arg(long, env = "BEIAN_VERIFY_LOGOUTS", value_parser = clap::builder::BoolishValueParser::new(), default_value = "false", num_args = 0, default_missing_value = "true")]
     pub verify_logouts: bool,
@@ -100,6 +103,8 @@ pub struct Settings {
     pub province_windows: HashMap<&'static str, Duration>,
     pub verify_logouts: bool,
     pub sms_delay: Duration,
+    /// China wall-clock time of the daily resend.
+    pub resend_time: NaiveTime,
     pub captcha_ttl: Duration,
     pub resend_cooldown: Duration,
     pub resend_daily_cap: i32,
@@ -121,6 +126,7 @@ impl Default for Settings {
             province_windows: HashMap::new(),
             verify_logouts: false,
             sms_delay: Duration::seconds(300),
+            resend_time: NaiveTime::from_hms_opt(12, 0, 0).expect("a valid time"),
             captcha_ttl: Duration::minutes(5),
             resend_cooldown: Duration::seconds(60),
             resend_daily_cap: 5,
@@ -164,6 +170,7 @@ impl Settings {
             province_windows,
             verify_logouts: args.verify_logouts,
             sms_delay: Duration::seconds(args.sms_delay.into()),
+            resend_time: args.resend_time,
             ip_rate_limit: args.ip_rate_limit,
             test_hooks: args.test_hooks,
             seed: args.seed,
@@ -182,4 +189,9 @@ impl Settings {
             .copied()
             .unwrap_or(self.verification_window)
     }
+}
+
+fn parse_time(raw: &str) -> Result<NaiveTime, String> {
+    NaiveTime::parse_from_str(raw.trim(), "%H:%M")
+        .map_err(|_| format!("{raw:?} is not a time such as 12:00"))
 }

@@ -1,7 +1,7 @@
 //! Handing due SMS to the emulated handsets.
 
 use super::Core;
-use crate::store::codes;
+use crate::store::{Job, codes, lock_job};
 
 const BATCH: i64 = 1000;
 
@@ -11,6 +11,7 @@ pub async fn deliver_due(core: &Core) -> Result<u64, sqlx::Error> {
     let mut total = 0;
     loop {
         let mut tx = core.pool.begin().await?;
+        lock_job(&mut tx, Job::Deliver).await?;
         let moved = codes::deliver_due(&mut tx, now, BATCH).await?;
         tx.commit().await?;
         total += moved;

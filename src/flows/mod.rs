@@ -6,6 +6,7 @@ pub mod deliver;
 pub mod handset;
 pub mod isp;
 pub mod issue;
+pub mod noon;
 pub mod resend;
 pub mod submit;
 pub mod verify;
@@ -20,6 +21,9 @@ use tokio::sync::Notify;
 
 use crate::clock::Clock;
 use crate::config::Settings;
+
+/// The PostgreSQL channel on which instances wake each other's jobs.
+pub const WAKE_CHANNEL: &str = "beian_wake";
 
 /// What every flow works with.
 #[derive(Clone)]
@@ -55,6 +59,19 @@ impl Core {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         f(&mut rng)
+    }
+
+    /// Tells the background jobs of every instance that something they wait
+    /// for may have changed (a new SMS, a moved clock).
+    pub async fn announce(&self) {
+        self.wake.notify_waiters();
+        if let Err(e) = sqlx::query("SELECT pg_notify($1, '')")
+            .bind(WAKE_CHANNEL)
+            .execute(&self.pool)
+            .await
+        {
+            tracing::warn!(error = %e, "could not notify the other instances");
+        }
     }
 
     /// Starts the generator again from the seed (after a reset), or from the OS.

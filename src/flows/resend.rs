@@ -120,7 +120,7 @@ pub async fn resend(
         issue_code(core, &mut tx, target, CodeReason::ManualResend, now, now).await?;
     }
     tx.commit().await?;
-    core.wake.notify_waiters();
+    core.announce().await;
     Ok(ResendOutcome::Sent {
         filings: targets.len(),
     })

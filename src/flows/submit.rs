@@ -236,7 +236,7 @@ pub async fn submit(
         .await?;
     }
     tx.commit().await?;
-    core.wake.notify_waiters();
+    core.announce().await;
     Ok(Submitted {
         filing_id,
         created: true,

@@ -1,33 +1,37 @@
-//! The scheduler of timed work: SMS delivery when due and the return of
-//! filings whose deadline passed. Each job is a set-based statement that
-//! skips rows another instance holds, so several instances can run it at once
-//! without doing anything twice.
+//! The scheduler of timed work: SMS delivery when due, the return of filings
+//! whose deadline passed, and the daily resend. Each job works in batches, each
+//! batch one transaction under the job's advisory lock, so with several
+//! instances one at a time does a batch, and a crash leaves no batch half done.
 
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use tokio::sync::watch;
 
-use crate::flows::{Core, deliver};
-use crate::store::{captchas, codes, filings};
+use crate::clock::latest_daily;
+use crate::flows::{Core, deliver, noon};
+use crate::store::{Job, captchas, codes, filings, lock_job};
 
 const SWEEP_BATCH: i64 = 1000;
 /// The longest the scheduler sleeps without looking again (a filing or SMS
 /// made by another instance does not wake this one).
 const MAX_SLEEP: Duration = Duration::from_secs(30);
 
-/// Runs every job that is due now, to completion.
-pub async fn run_due(core: &Core) -> Result<(), sqlx::Error> {
-    deliver::deliver_due(core).await?;
+/// Runs every job that is due now, to completion: the deadline first, so
+/// that no filing past it gets a resend.
+pub async fn run_due(core: &Core) -> Result<(), crate::flows::issue::IssueError> {
     let now = core.clock.now().await?;
     loop {
         let mut tx = core.pool.begin().await?;
+        lock_job(&mut tx, Job::Sweep).await?;
         let returned = filings::return_expired(&mut tx, now, SWEEP_BATCH).await?;
         tx.commit().await?;
         if returned < SWEEP_BATCH as u64 {
             break;
         }
     }
+    noon::resend_due(core).await?;
+    deliver::deliver_due(core).await?;
     captchas::purge(&core.pool, now).await?;
     Ok(())
 }
@@ -37,7 +41,9 @@ async fn next_due(core: &Core) -> Result<Option<DateTime<Utc>>, sqlx::Error> {
     let mut conn = core.pool.acquire().await?;
     let sms = codes::next_due(&mut conn).await?;
     let deadline = filings::next_deadline(&mut conn).await?;
-    Ok(sms.into_iter().chain(deadline).min())
+    let now = core.clock.now().await?;
+    let next_resend = latest_daily(now, core.settings.resend_time) + chrono::Duration::days(1);
+    Ok(sms.into_iter().chain(deadline).chain([next_resend]).min())
 }
 
 /// Runs the jobs until `stop` turns true, sleeping until the next due moment,
@@ -64,6 +70,31 @@ pub async fn run(core: Core, mut stop: watch::Receiver<bool>) {
         }
         if *stop.borrow() {
             return;
+        }
+    }
+}
+
+/// Wakes this instance's jobs when another instance announces a change.
+/// Reconnects after a lost connection; ends when `stop` turns true.
+pub async fn listen(core: Core, mut stop: watch::Receiver<bool>) {
+    loop {
+        let listened = async {
+            let mut listener = sqlx::postgres::PgListener::connect_with(&core.pool).await?;
+            listener.listen(crate::flows::WAKE_CHANNEL).await?;
+            loop {
+                listener.recv().await?;
+                core.wake.notify_waiters();
+            }
+        };
+        tokio::select! {
+            result = listened => {
+                let result: Result<(), sqlx::Error> = result;
+                if let Err(e) = result {
+                    tracing::warn!(error = %e, "lost the wake-up channel; listening again shortly");
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            _ = stop.changed() => return,
         }
     }
 }

@@ -201,8 +201,7 @@ pub async fn return_to_isp(
 }
 
 /// Returns up to `batch` filings whose deadline has passed
-/// (`verification_expired`). Filings locked by a request are skipped and
-/// taken by the next batch or by that request itself.
+/// (`verification_expired`), waiting for any request that holds one of them.
 pub async fn return_expired(
     conn: &mut PgConnection,
     now: DateTime<Utc>,
@@ -213,7 +212,7 @@ pub async fn return_expired(
              SELECT id FROM filings
              WHERE state = 'awaiting_verification' AND deadline <= $1
              ORDER BY deadline LIMIT $2
-             FOR UPDATE SKIP LOCKED),
+             FOR UPDATE),
          returned AS (
              UPDATE filings f SET state = 'returned', return_reason = 'verification_expired'
              FROM due WHERE f.id = due.id RETURNING f.id),

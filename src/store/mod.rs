@@ -7,4 +7,24 @@ pub mod events;
 pub mod filings;
 pub mod handsets;
 pub mod isps;
+pub mod noon;
 pub mod throttle;
+
+/// Background jobs, each with its own advisory lock so that one instance at
+/// a time runs a batch of it.
+#[derive(Debug, Clone, Copy)]
+pub enum Job {
+    Deliver = 1,
+    Sweep = 2,
+    NoonResend = 3,
+}
+
+/// Takes the job's lock until the transaction ends, waiting for another
+/// instance's batch to finish; the caller then sees what that batch did.
+pub async fn lock_job(conn: &mut sqlx::PgConnection, job: Job) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT pg_advisory_xact_lock(7420, $1)")
+        .bind(job as i32)
+        .execute(conn)
+        .await?;
+    Ok(())
+}

@@ -130,8 +130,10 @@ async fn move_clock(
             )]));
         }
     };
-    crate::jobs::run_due(&state.core).await?;
-    state.core.wake.notify_waiters();
+    crate::jobs::run_due(&state.core)
+        .await
+        .map_err(ApiError::internal)?;
+    state.core.announce().await;
     Ok(Json(json!({ "now": moved })).into_response())
 }
 
@@ -140,12 +142,13 @@ async fn move_clock(
 async fn reset(State(state): State<AppState>) -> Result<Response, ApiError> {
     sqlx::query(
         "TRUNCATE isps, filings, verifications, codes, sms, events, handsets, captchas,
-                  resend_quota, verify_throttle, ip_throttle, virtual_clock RESTART IDENTITY",
+                  resend_quota, verify_throttle, ip_throttle, virtual_clock, noon_resends
+         RESTART IDENTITY",
     )
     .execute(&state.core.pool)
     .await?;
     state.core.reseed();
-    state.core.wake.notify_waiters();
+    state.core.announce().await;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

@@ -8,7 +8,7 @@ use beian_sms::clock::Clock;
 use beian_sms::config::Settings;
 use beian_sms::embedded_pg::EmbeddedPostgres;
 use beian_sms::flows::Core;
-use beian_sms::{AppState, db, router, serve};
+use beian_sms::{AppState, db, jobs, router, serve};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use sqlx::{Connection, Executor, PgConnection, PgPool};
@@ -115,7 +115,7 @@ async fn create_template(server: &Server) {
         .expect("unlock");
 }
 
-async fn fresh_database() -> (String, String) {
+pub async fn fresh_database() -> String {
     let server = server().await;
     let name = format!("beian_test_{}", Uuid::new_v4().simple());
     let mut admin = PgConnection::connect(&server.url("postgres"))
@@ -127,7 +127,7 @@ async fn fresh_database() -> (String, String) {
         )))
         .await
         .expect("clone template");
-    (server.url(&name), name)
+    server.url(&name)
 }
 
 pub struct TestApp {
@@ -137,7 +137,10 @@ pub struct TestApp {
     pub pool: PgPool,
     pub core: Core,
     pub isp_key: String,
+    /// The database this instance serves, for a second instance to share.
+    pub database_url: String,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
+    stop_jobs: tokio::sync::watch::Sender<bool>,
 }
 
 pub struct Options {
@@ -165,8 +168,37 @@ impl TestApp {
     }
 
     pub async fn spawn_with(options: Options) -> TestApp {
-        let (url, _) = fresh_database().await;
-        let pool = db::connect(&url, 10)
+        let url = fresh_database().await;
+        TestApp::spawn_fresh(&url, options).await
+    }
+
+    /// Like `spawn_with`, on a database the caller prepared from `fresh_database_url`.
+    pub async fn spawn_fresh(url: &str, options: Options) -> TestApp {
+        let mut app = TestApp::spawn_on(url, options).await;
+        if app.core.settings.test_hooks {
+            let isp = app
+                .post("/api/test/isps", &json!({ "name": "Test ISP" }))
+                .await;
+            app.isp_key = isp["api_key"].as_str().expect("api key").to_string();
+        }
+        app
+    }
+
+    /// Another instance on this one's database, as a second server behind a
+    /// load balancer would be; it shares the ISP key.
+    pub async fn another_instance(&self) -> TestApp {
+        let options = Options {
+            settings: (*self.core.settings).clone(),
+            virtual_clock: self.core.clock.is_virtual(),
+        };
+        let mut app = TestApp::spawn_on(&self.database_url, options).await;
+        app.isp_key = self.isp_key.clone();
+        app
+    }
+
+    /// A server with its background jobs on an existing database.
+    pub async fn spawn_on(url: &str, options: Options) -> TestApp {
+        let pool = db::connect(url, 10)
             .await
             .expect("connect to the test database");
         let clock = if options.virtual_clock {
@@ -182,26 +214,24 @@ impl TestApp {
         tokio::spawn(serve(listener, router(state), async {
             let _ = stopped.await;
         }));
+        let (stop_jobs, jobs_stopped) = tokio::sync::watch::channel(false);
+        tokio::spawn(jobs::listen(core.clone(), jobs_stopped.clone()));
+        tokio::spawn(jobs::run(core.clone(), jobs_stopped));
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .expect("client");
-        let mut app = TestApp {
+        TestApp {
             base: format!("http://{address}"),
             address,
             client,
             pool,
             core,
             isp_key: String::new(),
+            database_url: url.to_string(),
             stop: Some(stop),
-        };
-        if app.core.settings.test_hooks {
-            let isp = app
-                .post("/api/test/isps", &json!({ "name": "Test ISP" }))
-                .await;
-            app.isp_key = isp["api_key"].as_str().expect("api key").to_string();
+            stop_jobs,
         }
-        app
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -339,6 +369,7 @@ impl Drop for TestApp {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
+        let _ = self.stop_jobs.send(true);
     }
 }
 
@@ -375,4 +406,21 @@ pub fn new_filing(province: &str, subject: Value, website: Value) -> Value {
 /// The last six characters of a certificate number.
 pub fn tail(certificate: &str) -> &str {
     &certificate[certificate.len() - 6..]
+}
+
+/// Waits until `check` holds, looking every 50 ms for at most ten seconds:
+/// for work a background job does on its own time.
+pub async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let started = std::time::Instant::now();
+    while !check().await {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(10),
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
 }

@@ -3,5 +3,6 @@
 mod helpers;
 mod portal;
 mod resend;
+mod schedule;
 mod submit;
 mod verify;

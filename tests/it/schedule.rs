@@ -1,0 +1,192 @@
+//! Work that happens because time passes: the daily resend, across instances
+//! and restarts, in China time.
+
+use chrono::{DateTime, Duration, NaiveTime, TimeZone, Utc};
+use serde_json::json;
+use sqlx::{Connection, Executor, PgConnection};
+
+use crate::helpers::*;
+
+/// A China wall-clock time some days ahead of the virtual clock, as UTC.
+async fn china_time_ahead(app: &TestApp, days: i64, hour: u32, minute: u32) -> DateTime<Utc> {
+    let now = app.core.clock.now().await.unwrap();
+    let day = beian_sms::clock::china_date(now) + Duration::days(days);
+    let wall = day.and_time(NaiveTime::from_hms_opt(hour, minute, 0).unwrap());
+    beian_sms::clock::CHINA
+        .from_local_datetime(&wall)
+        .single()
+        .unwrap()
+        .with_timezone(&Utc)
+}
+
+async fn set_clock(app: &TestApp, to: DateTime<Utc>) {
+    app.post("/api/test/clock", &json!({ "set": to })).await;
+}
+
+#[tokio::test]
+async fn the_noon_resend_skips_the_day_of_submission_and_replaces_the_code_the_next_day() {
+    let app = TestApp::spawn().await;
+    set_clock(&app, china_time_ahead(&app, 1, 10, 0).await).await;
+    app.submit(&new_filing("gs", person(ZHANG), person(LI)))
+        .await;
+    let first = app.latest_code(ZHANG.2).await;
+
+    app.advance(2 * 3600 + 60).await; // 12:01 the same day
+    assert_eq!(app.inbox(ZHANG.2).await.len(), 1);
+
+    app.advance(24 * 3600).await; // 12:01 the next day
+    let inbox = app.inbox(ZHANG.2).await;
+    assert_eq!(inbox.len(), 2);
+    assert!(
+        inbox[1]["body"]
+            .as_str()
+            .unwrap()
+            .contains(inbox[1]["code"].as_str().unwrap())
+    );
+    let second = app.latest_code(ZHANG.2).await;
+    assert_ne!(first, second);
+    assert_eq!(
+        app.verify("gs", tail(ZHANG.1), ZHANG.2, &first).await["outcome"],
+        "not_found"
+    );
+    assert_eq!(
+        app.verify("gs", tail(ZHANG.1), ZHANG.2, &second).await["outcome"],
+        "verified"
+    );
+    assert_eq!(
+        app.inbox(LI.2).await.len(),
+        2,
+        "every unverified mobile gets one"
+    );
+}
+
+/// The service never reads the server's or the session's zone: its database
+/// sessions run in UTC (sqlx sets it) and here the database's own default is
+/// New York, yet the resend comes at 12:00 China time, 04:00 UTC.
+#[tokio::test]
+async fn noon_is_china_time_whatever_the_database_session_says() {
+    let url = fresh_database().await;
+    let mut admin = PgConnection::connect(&url).await.unwrap();
+    let name: String = sqlx::query_scalar("SELECT current_database()")
+        .fetch_one(&mut admin)
+        .await
+        .unwrap();
+    let alter = format!("ALTER DATABASE \"{name}\" SET timezone = 'America/New_York'");
+    admin.execute(sqlx::AssertSqlSafe(alter)).await.unwrap();
+    admin.close().await.unwrap();
+
+    let app = TestApp::spawn_fresh(&url, Options::default()).await;
+    let zone: String = sqlx::query_scalar("SHOW timezone")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(zone, "UTC");
+    set_clock(&app, china_time_ahead(&app, 1, 9, 0).await).await;
+    app.submit(&new_filing("gs", person(ZHANG), person(LI)))
+        .await;
+
+    let noon_next_day = china_time_ahead(&app, 1, 12, 0).await;
+    assert_eq!(noon_next_day.format("%H:%M:%S").to_string(), "04:00:00");
+    set_clock(&app, noon_next_day - Duration::seconds(1)).await;
+    assert_eq!(app.inbox(ZHANG.2).await.len(), 1, "not before 04:00 UTC");
+    app.advance(1).await;
+    assert_eq!(app.inbox(ZHANG.2).await.len(), 2, "at 04:00 UTC");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_send_each_noon_resend_once() {
+    let first = TestApp::spawn().await;
+    let second = first.another_instance().await;
+    set_clock(&first, china_time_ahead(&first, 1, 8, 0).await).await;
+    let mut mobiles = Vec::new();
+    for i in 0..20 {
+        let subject = format!("1390000{:04}", i * 2);
+        let website = format!("1390000{:04}", i * 2 + 1);
+        let filing = new_filing(
+            "gs",
+            person(("Zhou Jie", "620102198001011234", &subject)),
+            person(("Wu Min", "62010219900202567X", &website)),
+        );
+        first.submit(&filing).await;
+        mobiles.extend([subject, website]);
+    }
+    // Past the next noon, through the second instance; both wake.
+    second.advance(30 * 3600).await;
+    for mobile in &mobiles {
+        assert_eq!(first.inbox(mobile).await.len(), 2, "{mobile}");
+    }
+    let resends: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM codes WHERE reason = 'noon_resend'")
+            .fetch_one(&first.pool)
+            .await
+            .unwrap();
+    assert_eq!(resends, 40);
+}
+
+#[tokio::test]
+async fn a_server_down_at_noon_sends_the_missed_resend_once_when_it_starts() {
+    let app = TestApp::spawn().await;
+    set_clock(&app, china_time_ahead(&app, 1, 10, 0).await).await;
+    app.submit(&new_filing("gs", person(ZHANG), person(LI)))
+        .await;
+    let url = app.database_url.clone();
+    let noon_next_day = china_time_ahead(&app, 1, 12, 0).await;
+    drop(app);
+
+    // While no server runs, noon passes.
+    let mut conn = PgConnection::connect(&url).await.unwrap();
+    sqlx::query("UPDATE virtual_clock SET now = $1")
+        .bind(noon_next_day + Duration::hours(3))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+
+    let restarted = TestApp::spawn_on(&url, Options::default()).await;
+    eventually("the missed noon resend", || async {
+        restarted.inbox(ZHANG.2).await.len() == 2
+    })
+    .await;
+    drop(restarted);
+
+    let again = TestApp::spawn_on(&url, Options::default()).await;
+    beian_sms::jobs::run_due(&again.core).await.unwrap();
+    assert_eq!(
+        again.inbox(ZHANG.2).await.len(),
+        2,
+        "started again, it sends nothing more"
+    );
+    assert_eq!(again.inbox(LI.2).await.len(), 2);
+}
+
+#[tokio::test]
+async fn no_resend_resets_the_certificate_count() {
+    let app = TestApp::spawn().await;
+    set_clock(&app, china_time_ahead(&app, 1, 10, 0).await).await;
+    let filing = app
+        .submit(&new_filing("gs", person(ZHANG), person(LI)))
+        .await;
+    let id = filing["id"].as_str().unwrap();
+    let wrong = |code: String| {
+        let app = &app;
+        async move { app.verify("gs", "11111X", ZHANG.2, &code).await["outcome"].clone() }
+    };
+    for _ in 0..3 {
+        assert_eq!(wrong(app.latest_code(ZHANG.2).await).await, "not_found");
+    }
+    app.advance(60).await;
+    assert_eq!(
+        app.resend("gs", ZHANG.2, tail(ZHANG.1)).await["outcome"],
+        "sent"
+    );
+    app.advance(26 * 3600).await; // past the next noon
+    assert_eq!(app.inbox(ZHANG.2).await.len(), 3, "first, manual and noon");
+    assert_eq!(wrong(app.latest_code(ZHANG.2).await).await, "not_found");
+    assert_eq!(
+        wrong(app.latest_code(ZHANG.2).await).await,
+        "failed_returned"
+    );
+    assert_eq!(
+        app.filing(id).await["return_reason"],
+        "certificate_attempts_exceeded"
+    );
+}
