@@ -1,7 +1,11 @@
-//! Issuing a code: the one place a code is drawn and its SMS written.
+//! Issuing codes: the one place a code is drawn and its SMS written, for one
+//! mobile (a filing, a manual resend) or many (the noon resend), in a few
+//! set-based statements.
+
+use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use serde_json::json;
+use serde_json::{Value, json};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
@@ -13,9 +17,9 @@ use crate::domain::province::Province;
 use crate::store::codes::{self, CodeReason, NewSms};
 use crate::store::events;
 
-/// How many draws before giving up on finding a value no live code has. With
-/// a million possible codes this only fails when the emulator holds close to
-/// a million live codes.
+/// How many rounds of draws before giving up on finding free values. With a
+/// million possible codes this only fails when the emulator holds close to a
+/// million live codes.
 const MAX_DRAWS: usize = 64;
 
 pub struct CodeFor<'a> {
@@ -34,64 +38,88 @@ pub enum IssueError {
     Exhausted,
 }
 
-/// Replaces the verification's live code with a new one and writes its SMS,
-/// due at `due_at`. Runs inside the caller's transaction, which holds the
-/// filing's lock.
-pub async fn issue_code(
+/// Replaces each target's live code with a new one and writes its SMS, due at
+/// `due_at`, with an event on each filing's timeline. Runs inside the
+/// caller's transaction, which holds the filings' locks.
+pub async fn issue_codes(
     core: &Core,
     conn: &mut PgConnection,
-    target: CodeFor<'_>,
+    targets: &[CodeFor<'_>],
     reason: CodeReason,
     now: DateTime<Utc>,
     due_at: DateTime<Utc>,
 ) -> Result<(), IssueError> {
-    codes::replace_live(conn, target.verification_id, now).await?;
-    let mut issued = None;
+    if targets.is_empty() {
+        return Ok(());
+    }
+    let all: Vec<Uuid> = targets.iter().map(|t| t.verification_id).collect();
+    codes::replace_live(conn, &all, now).await?;
+
+    // Draw for every target still without a code until all have one.
+    let mut issued: HashMap<Uuid, (Uuid, SmsCode)> = HashMap::with_capacity(targets.len());
     for _ in 0..MAX_DRAWS {
-        let code = core.with_rng(SmsCode::generate);
-        if let Some(id) =
-            codes::insert_live(conn, target.verification_id, code.as_str(), reason, now).await?
-        {
-            issued = Some((id, code));
+        let waiting: Vec<Uuid> = all
+            .iter()
+            .copied()
+            .filter(|id| !issued.contains_key(id))
+            .collect();
+        if waiting.is_empty() {
             break;
         }
+        let drawn: Vec<SmsCode> =
+            core.with_rng(|rng| waiting.iter().map(|_| SmsCode::generate(rng)).collect());
+        let values: Vec<&str> = drawn.iter().map(SmsCode::as_str).collect();
+        let inserted = codes::insert_live(conn, &waiting, &values, reason, now).await?;
+        let by_verification: HashMap<Uuid, SmsCode> = waiting.into_iter().zip(drawn).collect();
+        for (verification_id, code_id) in inserted {
+            issued.insert(
+                verification_id,
+                (code_id, by_verification[&verification_id].clone()),
+            );
+        }
     }
-    let (code_id, code) = issued.ok_or(IssueError::Exhausted)?;
+    if issued.len() < targets.len() {
+        return Err(IssueError::Exhausted);
+    }
 
-    let carrier = carrier_of(target.mobile);
-    let body = sms_body(target.province, &code, target.deadline);
-    let sms_id = codes::insert_sms(
-        conn,
-        NewSms {
-            code_id,
-            filing_id: target.filing_id,
-            mobile: target.mobile.as_str(),
-            carrier: carrier.map(|c| c.as_str()),
-            sender: carrier.map(|c| c.sender()),
-            body: &body,
-            created_at: now,
-            due_at,
-        },
-    )
-    .await?;
-    let kind = if carrier.is_some() {
-        "sms_scheduled"
-    } else {
-        "sms_undeliverable"
-    };
-    events::record(
-        conn,
-        target.filing_id,
-        now,
-        kind,
-        json!({
-            "sms_id": sms_id,
-            "mobile": target.mobile.masked(),
-            "reason": reason.as_str(),
-            "due_at": due_at,
-        }),
-    )
-    .await?;
+    let mut sms = NewSms::default();
+    for target in targets {
+        let (code_id, code) = &issued[&target.verification_id];
+        let carrier = carrier_of(target.mobile);
+        sms.code_ids.push(*code_id);
+        sms.filing_ids.push(target.filing_id);
+        sms.mobiles.push(target.mobile.as_str().to_string());
+        sms.carriers.push(carrier.map(|c| c.as_str()));
+        sms.senders.push(carrier.map(|c| c.sender()));
+        sms.bodies
+            .push(sms_body(target.province, code, target.deadline));
+    }
+    let sms_ids = codes::insert_sms(conn, &sms, now, due_at).await?;
+
+    let kinds: Vec<&str> = sms
+        .carriers
+        .iter()
+        .map(|c| {
+            if c.is_some() {
+                "sms_scheduled"
+            } else {
+                "sms_undeliverable"
+            }
+        })
+        .collect();
+    let details: Vec<Value> = targets
+        .iter()
+        .zip(&sms_ids)
+        .map(|(target, sms_id)| {
+            json!({
+                "sms_id": sms_id,
+                "mobile": target.mobile.masked(),
+                "reason": reason.as_str(),
+                "due_at": due_at,
+            })
+        })
+        .collect();
+    events::record_many(conn, &sms.filing_ids, now, &kinds, &details).await?;
     Ok(())
 }
 

@@ -3,17 +3,17 @@
 //! code. After a gap (a server down at noon, a clock moved days at once) only
 //! the latest missed resend runs, once.
 
-use serde_json::json;
+use serde_json::{Value, json};
 
 use super::Core;
-use super::issue::{CodeFor, IssueError, issue_code};
+use super::issue::{CodeFor, IssueError, issue_codes};
 use crate::clock::{china_date, china_midnight, latest_daily};
 use crate::domain::input::Mobile;
 use crate::domain::province;
 use crate::store::codes::CodeReason;
 use crate::store::{Job, events, lock_job, noon};
 
-const BATCH: i64 = 500;
+const BATCH: i64 = 2000;
 
 /// Sends the latest due daily resend to every mobile that has not had it;
 /// returns how many codes it sent.
@@ -26,30 +26,32 @@ pub async fn resend_due(core: &Core) -> Result<u64, IssueError> {
     loop {
         let mut tx = core.pool.begin().await?;
         lock_job(&mut tx, Job::NoonResend).await?;
-        let due = noon::due(&mut tx, day, day_starts, now, BATCH).await?;
-        for mobile in &due {
-            if !noon::claim(&mut tx, mobile.verification_id, day).await? {
-                continue;
-            }
-            let (Ok(parsed), Some(province)) = (
-                Mobile::parse(&mobile.mobile),
-                province::find(&mobile.province),
-            ) else {
-                continue;
-            };
-            let detail = json!({ "mobile": parsed.masked(), "china_day": day });
-            events::record(&mut tx, mobile.filing_id, now, "noon_resend", detail).await?;
-            let target = CodeFor {
-                filing_id: mobile.filing_id,
-                verification_id: mobile.verification_id,
-                mobile: &parsed,
-                province,
-                deadline: mobile.deadline,
-            };
-            issue_code(core, &mut tx, target, CodeReason::NoonResend, now, now).await?;
-            sent += 1;
-        }
+        let due = noon::claim_due(&mut tx, day, day_starts, now, BATCH).await?;
+        let mobiles: Vec<Option<Mobile>> =
+            due.iter().map(|d| Mobile::parse(&d.mobile).ok()).collect();
+        let targets: Vec<CodeFor> = due
+            .iter()
+            .zip(&mobiles)
+            .filter_map(|(d, mobile)| {
+                Some(CodeFor {
+                    filing_id: d.filing_id,
+                    verification_id: d.verification_id,
+                    mobile: mobile.as_ref()?,
+                    province: province::find(&d.province)?,
+                    deadline: d.deadline,
+                })
+            })
+            .collect();
+        let filing_ids: Vec<_> = targets.iter().map(|t| t.filing_id).collect();
+        let kinds = vec!["noon_resend"; targets.len()];
+        let details: Vec<Value> = targets
+            .iter()
+            .map(|t| json!({ "mobile": t.mobile.masked(), "china_day": day }))
+            .collect();
+        events::record_many(&mut tx, &filing_ids, now, &kinds, &details).await?;
+        issue_codes(core, &mut tx, &targets, CodeReason::NoonResend, now, now).await?;
         tx.commit().await?;
+        sent += targets.len() as u64;
         if (due.len() as i64) < BATCH {
             return Ok(sent);
         }

@@ -3,7 +3,7 @@
 use serde::Serialize;
 use serde_json::json;
 
-use super::issue::{CodeFor, IssueError, issue_code};
+use super::issue::{CodeFor, IssueError, issue_codes};
 use super::{Core, FieldError, captcha};
 use crate::clock::china_date;
 use crate::domain::input::{CertificateTail, Mobile};
@@ -107,18 +107,19 @@ pub async fn resend(
         tx.commit().await?;
         return Ok(ResendOutcome::RateLimited);
     }
+    let mut codes = Vec::with_capacity(targets.len());
     for &(filing_id, verification_id, deadline) in &targets {
         let detail = json!({ "mobile": mobile.masked() });
         events::record(&mut tx, filing_id, now, "resend_requested", detail).await?;
-        let target = CodeFor {
+        codes.push(CodeFor {
             filing_id,
             verification_id,
             mobile: &mobile,
             province,
             deadline,
-        };
-        issue_code(core, &mut tx, target, CodeReason::ManualResend, now, now).await?;
+        });
     }
+    issue_codes(core, &mut tx, &codes, CodeReason::ManualResend, now, now).await?;
     tx.commit().await?;
     core.announce().await;
     Ok(ResendOutcome::Sent {

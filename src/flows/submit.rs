@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use super::issue::{CodeFor, IssueError, issue_code};
+use super::issue::{CodeFor, IssueError, issue_codes};
 use super::{Core, FieldError};
 use crate::domain::input::{CertificateNumber, InputError, Mobile, text_field};
 use crate::domain::kind::{FilingKind, FilingShape, Role, roles_to_verify};
@@ -180,6 +180,7 @@ pub async fn submit(
     )
     .await?;
     let due_at = now + core.settings.sms_delay;
+    let mut targets = Vec::with_capacity(verifiers.len());
     for (position, verifier) in verifiers.iter().enumerate() {
         let website_indexes: Vec<i32> = verifier
             .roles
@@ -216,15 +217,15 @@ pub async fn submit(
         )
         .await?;
         handsets::ensure(&mut tx, verifier.mobile.as_str()).await?;
-        let target = CodeFor {
+        targets.push(CodeFor {
             filing_id,
             verification_id,
             mobile: &verifier.mobile,
             province: filing.province,
             deadline,
-        };
-        issue_code(core, &mut tx, target, CodeReason::First, now, due_at).await?;
+        });
     }
+    issue_codes(core, &mut tx, &targets, CodeReason::First, now, due_at).await?;
     if verifiers.is_empty() {
         events::record(
             &mut tx,

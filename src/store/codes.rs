@@ -22,84 +22,93 @@ impl CodeReason {
     }
 }
 
-/// Ends the verification's live code, if any, because a new one replaces it.
+/// Ends the live codes of these verifications, because new ones replace them.
 pub async fn replace_live(
     conn: &mut PgConnection,
-    verification_id: Uuid,
+    verification_ids: &[Uuid],
     now: DateTime<Utc>,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
         "UPDATE codes SET state = 'replaced', ended_at = $2
-         WHERE verification_id = $1 AND state = 'live'",
+         WHERE verification_id = ANY($1) AND state = 'live'",
     )
-    .bind(verification_id)
+    .bind(verification_ids)
     .bind(now)
     .execute(conn)
     .await?;
     Ok(())
 }
 
-/// Inserts `code` as the verification's live code, unless another live code
-/// anywhere already has that value: then `None`, and the caller draws again.
+/// Inserts `codes[i]` as the live code of `verification_ids[i]`, except where
+/// another live code anywhere (or earlier in the list) has the same value.
+/// Returns `(verification id, code id)` of those inserted; the caller draws
+/// again for the rest.
 pub async fn insert_live(
     conn: &mut PgConnection,
-    verification_id: Uuid,
-    code: &str,
+    verification_ids: &[Uuid],
+    codes: &[&str],
     reason: CodeReason,
     now: DateTime<Utc>,
-) -> Result<Option<Uuid>, sqlx::Error> {
-    sqlx::query_scalar(
+) -> Result<Vec<(Uuid, Uuid)>, sqlx::Error> {
+    let ids: Vec<Uuid> = verification_ids.iter().map(|_| Uuid::new_v4()).collect();
+    sqlx::query_as(
         "INSERT INTO codes (id, verification_id, code, reason, issued_at)
-         VALUES ($1, $2, $3, $4, $5)
+         SELECT id, verification_id, code, $4, $5
+         FROM unnest($1::uuid[], $2::uuid[], $3::text[]) AS t (id, verification_id, code)
          ON CONFLICT (code) WHERE state = 'live' DO NOTHING
-         RETURNING id",
+         RETURNING verification_id, id",
     )
-    .bind(Uuid::new_v4())
-    .bind(verification_id)
-    .bind(code)
+    .bind(&ids)
+    .bind(verification_ids)
+    .bind(codes)
     .bind(reason.as_str())
     .bind(now)
-    .fetch_optional(conn)
+    .fetch_all(conn)
     .await
 }
 
-pub struct NewSms<'a> {
-    pub code_id: Uuid,
-    pub filing_id: Uuid,
-    pub mobile: &'a str,
-    pub carrier: Option<&'a str>,
-    pub sender: Option<&'a str>,
-    pub body: &'a str,
-    pub created_at: DateTime<Utc>,
-    pub due_at: DateTime<Utc>,
+/// The SMS that carry new codes, one column per field.
+#[derive(Debug, Default)]
+pub struct NewSms {
+    pub code_ids: Vec<Uuid>,
+    pub filing_ids: Vec<Uuid>,
+    pub mobiles: Vec<String>,
+    pub carriers: Vec<Option<&'static str>>,
+    pub senders: Vec<Option<&'static str>>,
+    pub bodies: Vec<String>,
 }
 
-pub async fn insert_sms(conn: &mut PgConnection, sms: NewSms<'_>) -> Result<Uuid, sqlx::Error> {
-    let (state, reason) = match sms.carrier {
-        Some(_) => ("scheduled", None),
-        None => (
-            "undeliverable",
-            Some("no carrier serves this number segment"),
-        ),
-    };
-    sqlx::query_scalar(
+/// Writes the SMS, due at `due_at`; one to a number no carrier serves is
+/// undeliverable from the start. Returns the new SMS ids in order.
+pub async fn insert_sms(
+    conn: &mut PgConnection,
+    sms: &NewSms,
+    now: DateTime<Utc>,
+    due_at: DateTime<Utc>,
+) -> Result<Vec<Uuid>, sqlx::Error> {
+    let ids: Vec<Uuid> = sms.code_ids.iter().map(|_| Uuid::new_v4()).collect();
+    sqlx::query(
         "INSERT INTO sms (id, code_id, filing_id, mobile, carrier, sender, body, state,
                           state_reason, created_at, due_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
+         SELECT id, code_id, filing_id, mobile, carrier, sender, body,
+                CASE WHEN carrier IS NULL THEN 'undeliverable' ELSE 'scheduled' END,
+                CASE WHEN carrier IS NULL THEN 'no carrier serves this number segment' END,
+                $8, $9
+         FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::text[],
+                     $7::text[]) AS t (id, code_id, filing_id, mobile, carrier, sender, body)",
     )
-    .bind(Uuid::new_v4())
-    .bind(sms.code_id)
-    .bind(sms.filing_id)
-    .bind(sms.mobile)
-    .bind(sms.carrier)
-    .bind(sms.sender)
-    .bind(sms.body)
-    .bind(state)
-    .bind(reason)
-    .bind(sms.created_at)
-    .bind(sms.due_at)
-    .fetch_one(conn)
-    .await
+    .bind(&ids)
+    .bind(&sms.code_ids)
+    .bind(&sms.filing_ids)
+    .bind(&sms.mobiles)
+    .bind(&sms.carriers)
+    .bind(&sms.senders)
+    .bind(&sms.bodies)
+    .bind(now)
+    .bind(due_at)
+    .execute(conn)
+    .await?;
+    Ok(ids)
 }
 
 /// Hands due SMS to their handsets, at most `batch` of them: delivered to an

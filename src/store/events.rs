@@ -30,6 +30,28 @@ pub async fn record(
     Ok(())
 }
 
+/// Records one event per filing, `kinds[i]` with `details[i]` on `filing_ids[i]`.
+pub async fn record_many(
+    conn: &mut PgConnection,
+    filing_ids: &[Uuid],
+    at: DateTime<Utc>,
+    kinds: &[&str],
+    details: &[Value],
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO events (filing_id, at, kind, detail)
+         SELECT filing_id, $2, kind, detail
+         FROM unnest($1::uuid[], $3::text[], $4::jsonb[]) AS t (filing_id, kind, detail)",
+    )
+    .bind(filing_ids)
+    .bind(at)
+    .bind(kinds)
+    .bind(details)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 pub async fn for_filing(
     conn: &mut PgConnection,
     filing_id: Uuid,
