@@ -20,20 +20,28 @@ const MAX_SLEEP: Duration = Duration::from_secs(30);
 /// Runs every job that is due now, to completion: the deadline first, so
 /// that no filing past it gets a resend.
 pub async fn run_due(core: &Core) -> Result<(), crate::flows::issue::IssueError> {
+    return_expired(core).await?;
+    noon::resend_due(core).await?;
+    deliver::deliver_due(core).await?;
     let now = core.clock.now().await?;
+    captchas::purge(&core.pool, now).await?;
+    Ok(())
+}
+
+/// Returns every filing whose deadline has passed, in batches; returns how many.
+pub async fn return_expired(core: &Core) -> Result<u64, sqlx::Error> {
+    let now = core.clock.now().await?;
+    let mut total = 0;
     loop {
         let mut tx = core.pool.begin().await?;
         lock_job(&mut tx, Job::Sweep).await?;
         let returned = filings::return_expired(&mut tx, now, SWEEP_BATCH).await?;
         tx.commit().await?;
+        total += returned;
         if returned < SWEEP_BATCH as u64 {
-            break;
+            return Ok(total);
         }
     }
-    noon::resend_due(core).await?;
-    deliver::deliver_due(core).await?;
-    captchas::purge(&core.pool, now).await?;
-    Ok(())
 }
 
 /// When something next falls due, if anything is scheduled.

@@ -1,5 +1,6 @@
 //! The service's tests over real HTTP against a real PostgreSQL.
 
+mod cli;
 mod helpers;
 mod portal;
 mod resend;

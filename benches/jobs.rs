@@ -1,0 +1,182 @@
+//! How long the deadline sweep and the noon resend take at scale, and what
+//! they do to verify latency while they run.
+//!
+//!     DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres cargo bench --bench jobs
+//!
+//! Seeds (in database `beian_bench`, made anew) a million filings past their
+//! deadline and BENCH_NOON (default 100,000) mobiles due a noon resend, then
+//! measures verify latency idle, during the sweep, and during the resend.
+//! Without DATABASE_URL it uses the embedded cluster under `target/bench-pg`.
+
+use std::time::Instant;
+
+use beian_sms::clock::{CHINA, Clock, china_date};
+use beian_sms::config::Settings;
+use beian_sms::flows::{Core, noon};
+use beian_sms::{AppState, jobs, router, serve};
+use chrono::{NaiveTime, TimeZone, Utc};
+use sqlx::PgPool;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+mod common;
+
+use common::{count, fresh_database, load, report, verify_forms};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let expired = count("BENCH_EXPIRED", 1_000_000);
+    let noon_mobiles = count("BENCH_NOON", 100_000);
+    let (pool, _cluster) = fresh_database("beian_bench_jobs").await?;
+
+    // The clock stands one minute past noon, China time.
+    let today = china_date(Utc::now());
+    let noon = CHINA
+        .from_local_datetime(&today.and_time(NaiveTime::from_hms_opt(12, 1, 0).expect("time")))
+        .single()
+        .expect("no DST")
+        .with_timezone(&Utc);
+    let started = Instant::now();
+    seed(&pool, noon, expired, noon_mobiles).await?;
+    println!(
+        "seeded {expired} expired filings and {noon_mobiles} due a resend in {:.1?}",
+        started.elapsed()
+    );
+
+    let settings = Settings {
+        test_hooks: true,
+        ip_rate_limit: 0,
+        verify_attempts: i32::MAX,
+        ..Settings::default()
+    };
+    let core = Core::new(pool.clone(), Clock::Virtual(pool.clone()), settings);
+    core.clock.set(noon).await?;
+    let state = AppState::new(core.clone()).await?;
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    let (stop, stopped) = watch::channel(false);
+    let mut server_stop = stopped.clone();
+    tokio::spawn(serve(listener, router(state), async move {
+        let _ = server_stop.changed().await;
+    }));
+
+    let forms = verify_forms(&core, due_records(&pool, noon_mobiles).await?).await?;
+    let mut forms = forms.into_iter();
+
+    let idle = load(&base, forms.by_ref().take(2_000).collect(), None).await;
+    report("verify, idle", &idle);
+
+    let (done, finished) = watch::channel(false);
+    let sweep_core = core.clone();
+    let sweep = tokio::spawn(async move {
+        let started = Instant::now();
+        let returned = jobs::return_expired(&sweep_core).await;
+        let _ = done.send(true);
+        (returned, started.elapsed())
+    });
+    let during_sweep = load(&base, forms.by_ref().take(20_000).collect(), Some(finished)).await;
+    let (returned, took) = sweep.await?;
+    println!("sweep: returned {} filings in {took:.2?}", returned?);
+    report("verify, during the sweep", &during_sweep);
+
+    let (done, finished) = watch::channel(false);
+    let noon_core = core.clone();
+    let resend = tokio::spawn(async move {
+        let started = Instant::now();
+        let sent = noon::resend_due(&noon_core).await;
+        let _ = done.send(true);
+        (sent, started.elapsed())
+    });
+    let during_resend = load(&base, forms.by_ref().take(20_000).collect(), Some(finished)).await;
+    let (sent, took) = resend.await?;
+    println!("noon resend: sent {} codes in {took:.2?}", sent?);
+    report("verify, during the noon resend", &during_resend);
+
+    let _ = stop.send(true);
+    Ok(())
+}
+
+/// Made-up filings straight into the tables, in a few set-based statements.
+async fn seed(
+    pool: &PgPool,
+    now: chrono::DateTime<Utc>,
+    expired: i64,
+    due: i64,
+) -> anyhow::Result<()> {
+    sqlx::query(
+        "INSERT INTO isps (id, name, api_key_hash, created_at)
+         VALUES ('00000000-0000-4000-8000-000000000001', 'Bench ISP', 'bench', $1)",
+    )
+    .bind(now)
+    .execute(pool)
+    .await?;
+    // Past their deadline: submitted 49 hours ago, each with one mobile whose
+    // code was already replaced.
+    sqlx::query(
+        "WITH f AS (
+             INSERT INTO filings (id, isp_id, province, kind, isp_reference, state, subject, websites,
+                                  submitted_at, deadline)
+             SELECT gen_random_uuid(), '00000000-0000-4000-8000-000000000001', 'gs', 'new_filing',
+                    'EXPIRED-' || i, 'awaiting_verification', '{}', '[]',
+                    $1 - interval '49 hours', $1 - interval '1 hour' - i * interval '1 millisecond'
+             FROM generate_series(1, $2) i
+             RETURNING id, isp_reference),
+         v AS (
+             INSERT INTO verifications (id, filing_id, position, mobile, person_name, certificate_number,
+                                        certificate_tail, roles, website_indexes)
+             SELECT gen_random_uuid(), f.id, 0, '137' || lpad(substr(f.isp_reference, 9), 8, '0'),
+                    'Bench Person', '62010219800101123X', '01123X', '{subject}', '{}'
+             FROM f RETURNING id)
+         INSERT INTO codes (id, verification_id, code, state, reason, issued_at, ended_at)
+         SELECT gen_random_uuid(), v.id, '123456', 'replaced', 'first', $1 - interval '49 hours', $1
+         FROM v",
+    )
+    .bind(now)
+    .bind(expired)
+    .execute(pool)
+    .await?;
+    // Due a noon resend: submitted yesterday, one mobile each with a live code.
+    sqlx::query(
+        "WITH f AS (
+             INSERT INTO filings (id, isp_id, province, kind, isp_reference, state, subject, websites,
+                                  submitted_at, deadline)
+             SELECT gen_random_uuid(), '00000000-0000-4000-8000-000000000001', 'gs', 'new_filing',
+                    'DUE-' || i, 'awaiting_verification', '{}', '[]',
+                    $1 - interval '20 hours', $1 + interval '28 hours'
+             FROM generate_series(0, $2 - 1) i
+             RETURNING id, isp_reference),
+         v AS (
+             INSERT INTO verifications (id, filing_id, position, mobile, person_name, certificate_number,
+                                        certificate_tail, roles, website_indexes)
+             SELECT gen_random_uuid(), f.id, 0, '139' || lpad(substr(f.isp_reference, 5), 8, '0'),
+                    'Bench Person', '62010219800101123X', '01123X', '{subject}', '{}'
+             FROM f RETURNING id, mobile)
+         INSERT INTO codes (id, verification_id, code, reason, issued_at)
+         SELECT gen_random_uuid(), v.id, lpad(right(v.mobile, 6), 6, '0'), 'first', $1 - interval '20 hours'
+         FROM v",
+    )
+    .bind(now)
+    .bind(due)
+    .execute(pool)
+    .await?;
+    sqlx::query(
+        "INSERT INTO handsets (mobile) SELECT mobile FROM verifications ON CONFLICT DO NOTHING",
+    )
+    .execute(pool)
+    .await?;
+    sqlx::query("ANALYZE").execute(pool).await?;
+    Ok(())
+}
+
+/// Right codes for mobiles due a resend, the last ones first (the resend
+/// reaches them last).
+async fn due_records(pool: &PgPool, due: i64) -> anyhow::Result<Vec<(String, String, String)>> {
+    Ok(sqlx::query_as(
+        "SELECT v.mobile, c.code, v.certificate_tail FROM verifications v
+         JOIN codes c ON c.verification_id = v.id
+         WHERE c.state = 'live' ORDER BY v.mobile DESC LIMIT $1",
+    )
+    .bind(due.min(42_000))
+    .fetch_all(pool)
+    .await?)
+}
