@@ -12,10 +12,10 @@ pub fn draw(answer: &str) -> Option<Vec<u8>> {
         picture.set_chars(&[ch]).add_char();
     }
     picture
-        .apply_filter(Noise::new(0.2))
+        .apply_filter(Noise::new(0.1))
         .apply_filter(Wave::new(2.0, 8.0))
         .view(220, 90)
-        .apply_filter(Dots::new(6));
+        .apply_filter(Dots::new(4));
     picture.as_png()
 }
 

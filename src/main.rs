@@ -94,6 +94,7 @@ async fn serve_on(args: &ServeArgs, settings: Settings, url: &str) -> anyhow::Re
     let state = AppState::new(core.clone()).await?;
     let (stop_jobs, stopped) = watch::channel(false);
     let listener_task = tokio::spawn(jobs::listen(core.clone(), stopped.clone()));
+    let webhooks_task = tokio::spawn(jobs::send_webhooks(core.clone(), stopped.clone()));
     let jobs = tokio::spawn(jobs::run(core, stopped));
     tracing::info!(%address, "serving");
     serve(listener, router(state), shutdown_signal()).await?;
@@ -101,6 +102,7 @@ async fn serve_on(args: &ServeArgs, settings: Settings, url: &str) -> anyhow::Re
     let _ = stop_jobs.send(true);
     jobs.await?;
     listener_task.await?;
+    webhooks_task.await?;
     Ok(())
 }
 

@@ -38,6 +38,36 @@ pub async fn create(
     })
 }
 
+/// Checks a receiver's URL: plain `http://` (the emulator runs beside the
+/// systems it tests and speaks no TLS to them).
+pub fn webhook_url(raw: &str) -> Result<String, super::FieldError> {
+    let url = raw.trim();
+    let host = url.strip_prefix("http://").unwrap_or("");
+    if host.is_empty()
+        || host.starts_with('/')
+        || url.len() > 2000
+        || url.chars().any(char::is_whitespace)
+    {
+        return Err(super::FieldError::new(
+            "webhook_url",
+            "must be an http:// URL such as http://127.0.0.1:9000/hooks",
+        ));
+    }
+    Ok(url.to_string())
+}
+
+/// Sets the ISP's receiver, keeping its secret or making one; `None` when
+/// the receiver is removed.
+pub async fn set_webhook(
+    core: &Core,
+    isp_id: Uuid,
+    url: Option<&str>,
+) -> Result<Option<String>, sqlx::Error> {
+    let fresh = random_token("whsec_");
+    let mut conn = core.pool.acquire().await?;
+    isps::set_webhook(&mut conn, isp_id, url, &fresh).await
+}
+
 /// A readable prefix and 128 bits from the OS generator (never the seeded
 /// one: keys must not repeat from run to run).
 fn random_token(prefix: &str) -> String {

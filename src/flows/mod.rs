@@ -10,6 +10,8 @@ pub mod noon;
 pub mod resend;
 pub mod submit;
 pub mod verify;
+pub mod view;
+pub mod webhooks;
 
 use std::sync::{Arc, Mutex};
 
@@ -35,6 +37,8 @@ pub struct Core {
     pub rng: Arc<Mutex<StdRng>>,
     /// Wakes the background jobs when something they wait for may have changed.
     pub wake: Arc<Notify>,
+    /// Wakes the webhook sender when events may be waiting.
+    pub outbox: Arc<Notify>,
 }
 
 impl Core {
@@ -49,6 +53,7 @@ impl Core {
             settings: Arc::new(settings),
             rng: Arc::new(Mutex::new(rng)),
             wake: Arc::new(Notify::new()),
+            outbox: Arc::new(Notify::new()),
         }
     }
 
@@ -65,6 +70,7 @@ impl Core {
     /// for may have changed (a new SMS, a moved clock).
     pub async fn announce(&self) {
         self.wake.notify_waiters();
+        self.outbox.notify_waiters();
         if let Err(e) = sqlx::query("SELECT pg_notify($1, '')")
             .bind(WAKE_CHANNEL)
             .execute(&self.pool)

@@ -16,7 +16,7 @@ use crate::store::codes::CodeReason;
 use crate::store::filings::{
     self, AWAITING_REVIEW, AWAITING_VERIFICATION, NewFiling, NewVerification,
 };
-use crate::store::{events, handsets};
+use crate::store::{events, handsets, webhooks};
 
 const MAX_WEBSITES: usize = 50;
 const MAX_DOMAINS: usize = 20;
@@ -235,6 +235,7 @@ pub async fn submit(
             json!({ "state": AWAITING_REVIEW }),
         )
         .await?;
+        webhooks::enqueue(&mut tx, &[filing_id], "filing.awaiting_review", now).await?;
     }
     tx.commit().await?;
     core.announce().await;

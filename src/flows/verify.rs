@@ -170,6 +170,12 @@ pub async fn verify(
         VerifyOutcome::NotFound
     };
     tx.commit().await?;
+    if matches!(outcome, VerifyOutcome::FailedReturned { .. })
+        || matches!(&outcome, VerifyOutcome::Verified { pending_mobiles, .. } if pending_mobiles.is_empty())
+    {
+        // The filing changed state: a webhook event may be queued.
+        core.announce().await;
+    }
     Ok(outcome)
 }
 

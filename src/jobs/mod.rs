@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use tokio::sync::watch;
 
 use crate::clock::latest_daily;
-use crate::flows::{Core, deliver, noon};
+use crate::flows::{Core, deliver, noon, webhooks};
 use crate::store::{Job, captchas, codes, filings, lock_job};
 
 const SWEEP_BATCH: i64 = 1000;
@@ -64,6 +64,8 @@ pub async fn run(core: Core, mut stop: watch::Receiver<bool>) {
         if let Err(e) = run_due(&core).await {
             tracing::warn!(error = %e, "a background job failed; it will run again");
         }
+        // A returned filing may have queued a webhook event.
+        core.outbox.notify_waiters();
         let sleep = match (next_due(&core).await, core.clock.now().await) {
             (Ok(Some(due)), Ok(now)) if !core.clock.is_virtual() => (due - now)
                 .to_std()
@@ -82,6 +84,46 @@ pub async fn run(core: Core, mut stop: watch::Receiver<bool>) {
     }
 }
 
+/// Sends webhook events until `stop` turns true: whatever is due, then a
+/// sleep until the next retry is due or an event is queued.
+pub async fn send_webhooks(core: Core, mut stop: watch::Receiver<bool>) {
+    let client = reqwest::Client::new();
+    loop {
+        let woken = core.outbox.notified();
+        tokio::pin!(woken);
+        woken.as_mut().enable();
+        let mut sleep = MAX_SLEEP;
+        match webhooks::deliver_due(&core, &client).await {
+            Ok(tried) if tried > 0 => continue,
+            Ok(_) => {
+                if let (Ok(Some(due)), Ok(now)) =
+                    (next_webhook(&core).await, core.clock.now().await)
+                    && !core.clock.is_virtual()
+                {
+                    sleep = (due - now)
+                        .to_std()
+                        .unwrap_or(Duration::ZERO)
+                        .min(MAX_SLEEP);
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "webhook delivery failed; it will run again"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(sleep) => {}
+            _ = &mut woken => {}
+            _ = stop.changed() => {}
+        }
+        if *stop.borrow() {
+            return;
+        }
+    }
+}
+
+async fn next_webhook(core: &Core) -> Result<Option<DateTime<Utc>>, sqlx::Error> {
+    let mut conn = core.pool.acquire().await?;
+    crate::store::webhooks::next_due(&mut conn).await
+}
+
 /// Wakes this instance's jobs when another instance announces a change.
 /// Reconnects after a lost connection; ends when `stop` turns true.
 pub async fn listen(core: Core, mut stop: watch::Receiver<bool>) {
@@ -92,6 +134,7 @@ pub async fn listen(core: Core, mut stop: watch::Receiver<bool>) {
             loop {
                 listener.recv().await?;
                 core.wake.notify_waiters();
+                core.outbox.notify_waiters();
             }
         };
         tokio::select! {

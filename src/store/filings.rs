@@ -168,6 +168,7 @@ pub async fn to_review_if_verified(
             json!({ "state": AWAITING_REVIEW }),
         )
         .await?;
+        super::webhooks::enqueue(conn, &[id], "filing.awaiting_review", now).await?;
     }
     Ok(moved.rows_affected() == 1)
 }
@@ -180,7 +181,7 @@ pub async fn return_to_isp(
     reason: &str,
     now: DateTime<Utc>,
 ) -> Result<bool, sqlx::Error> {
-    let returned = sqlx::query(
+    let returned: Vec<Uuid> = sqlx::query_scalar(
         "WITH returned AS (
              UPDATE filings SET state = 'returned', return_reason = $2
              WHERE id = $1 AND state = 'awaiting_verification' RETURNING id),
@@ -190,14 +191,16 @@ pub async fn return_to_isp(
              WHERE c.verification_id = v.id AND v.filing_id = r.id AND c.state = 'live')
          INSERT INTO events (filing_id, at, kind, detail)
          SELECT id, $3, 'state_changed', jsonb_build_object('state', 'returned', 'reason', $2::text)
-         FROM returned",
+         FROM returned
+         RETURNING filing_id",
     )
     .bind(id)
     .bind(reason)
     .bind(now)
-    .execute(conn)
+    .fetch_all(&mut *conn)
     .await?;
-    Ok(returned.rows_affected() == 1)
+    super::webhooks::enqueue(conn, &returned, "filing.returned", now).await?;
+    Ok(returned.len() == 1)
 }
 
 /// Returns up to `batch` filings whose deadline has passed
@@ -207,7 +210,7 @@ pub async fn return_expired(
     now: DateTime<Utc>,
     batch: i64,
 ) -> Result<u64, sqlx::Error> {
-    let returned = sqlx::query(
+    let returned: Vec<Uuid> = sqlx::query_scalar(
         "WITH due AS (
              SELECT id FROM filings
              WHERE state = 'awaiting_verification' AND deadline <= $1
@@ -223,13 +226,15 @@ pub async fn return_expired(
          INSERT INTO events (filing_id, at, kind, detail)
          SELECT id, $1, 'state_changed',
                 jsonb_build_object('state', 'returned', 'reason', 'verification_expired')
-         FROM returned",
+         FROM returned
+         RETURNING filing_id",
     )
     .bind(now)
     .bind(batch)
-    .execute(conn)
+    .fetch_all(&mut *conn)
     .await?;
-    Ok(returned.rows_affected())
+    super::webhooks::enqueue(conn, &returned, "filing.returned", now).await?;
+    Ok(returned.len() as u64)
 }
 
 pub async fn next_deadline(conn: &mut PgConnection) -> Result<Option<DateTime<Utc>>, sqlx::Error> {

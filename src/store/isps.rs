@@ -43,3 +43,24 @@ pub async fn by_key(conn: &mut PgConnection, api_key: &str) -> Result<Option<Isp
         .fetch_optional(conn)
         .await
 }
+
+/// Sets the receiver; a new one keeps the ISP's secret, or gets `fresh_secret`
+/// if it had none. Returns the secret in force (`None` with no receiver).
+pub async fn set_webhook(
+    conn: &mut PgConnection,
+    isp_id: Uuid,
+    url: Option<&str>,
+    fresh_secret: &str,
+) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "UPDATE isps SET webhook_url = $2,
+                         webhook_secret = CASE WHEN $2::text IS NULL THEN NULL
+                                               ELSE COALESCE(webhook_secret, $3) END
+         WHERE id = $1 RETURNING webhook_secret",
+    )
+    .bind(isp_id)
+    .bind(url)
+    .bind(fresh_secret)
+    .fetch_one(conn)
+    .await
+}

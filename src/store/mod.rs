@@ -9,6 +9,7 @@ pub mod handsets;
 pub mod isps;
 pub mod noon;
 pub mod throttle;
+pub mod webhooks;
 
 /// Background jobs, each with its own advisory lock so that one instance at
 /// a time runs a batch of it.

@@ -10,9 +10,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use chrono::{DateTime, Utc};
 use serde::Serialize;
-use serde_json::Value;
 use uuid::Uuid;
 
 use super::json::JsonBody;
@@ -21,14 +19,16 @@ use crate::domain::kind::FilingKind;
 use crate::domain::province;
 use crate::flows::FieldError;
 use crate::flows::submit::{FilingRequest, SubmitError, submit};
-use crate::store::events::{self, Event};
-use crate::store::filings::{self, FilingRow, ListFilter, VerificationRow};
+use crate::flows::view::{self, FilingView};
+use crate::store::filings::{self, ListFilter, VerificationRow};
 use crate::store::isps::{self, Isp};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/v1/filings", get(list).post(create))
         .route("/api/v1/filings/{id}", get(show))
+        .route("/api/v1/webhook", axum::routing::put(set_webhook))
+        .route("/api/v1/webhook-deliveries", get(deliveries))
 }
 
 /// The ISP whose bearer key came with the request.
@@ -64,81 +64,13 @@ impl FromRequestParts<AppState> for Authenticated {
     }
 }
 
-#[derive(Serialize)]
-pub struct VerificationView {
-    pub id: Uuid,
-    pub mobile: String,
-    pub roles: Vec<String>,
-    pub state: String,
-    pub verified_at: Option<DateTime<Utc>>,
-}
-
-impl From<VerificationRow> for VerificationView {
-    fn from(v: VerificationRow) -> Self {
-        let masked = crate::domain::input::Mobile::parse(&v.mobile)
-            .map(|m| m.masked())
-            .unwrap_or_default();
-        VerificationView {
-            id: v.id,
-            mobile: masked,
-            roles: v.roles,
-            state: v.state,
-            verified_at: v.verified_at,
-        }
-    }
-}
-
-#[derive(Serialize)]
-pub struct FilingView {
-    pub id: Uuid,
-    pub province: String,
-    pub kind: String,
-    pub isp_reference: String,
-    pub state: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub return_reason: Option<String>,
-    pub submitted_at: DateTime<Utc>,
-    pub deadline: DateTime<Utc>,
-    pub subject: Value,
-    pub websites: Value,
-    pub verifications: Vec<VerificationView>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub events: Option<Vec<Event>>,
-}
-
-impl FilingView {
-    fn new(
-        row: FilingRow,
-        verifications: Vec<VerificationRow>,
-        events: Option<Vec<Event>>,
-    ) -> Self {
-        FilingView {
-            id: row.id,
-            province: row.province,
-            kind: row.kind,
-            isp_reference: row.isp_reference,
-            state: row.state,
-            return_reason: row.return_reason,
-            submitted_at: row.submitted_at,
-            deadline: row.deadline,
-            subject: row.subject,
-            websites: row.websites,
-            verifications: verifications.into_iter().map(Into::into).collect(),
-            events,
-        }
-    }
-}
-
 /// The filing with its verifications and timeline, if it is this ISP's.
 async fn load(state: &AppState, isp: &Isp, id: Uuid) -> Result<FilingView, ApiError> {
     let mut conn = state.core.pool.acquire().await?;
-    let row = filings::get(&mut conn, id)
-        .await?
-        .filter(|row| row.isp_id == isp.id)
-        .ok_or_else(|| ApiError::not_found("filing"))?;
-    let verifications = filings::verifications_of(&mut conn, &[id]).await?;
-    let events = events::for_filing(&mut conn, id).await?;
-    Ok(FilingView::new(row, verifications, Some(events)))
+    match view::filing(&mut conn, id, true).await? {
+        Some((owner, filing)) if owner == isp.id => Ok(filing),
+        _ => Err(ApiError::not_found("filing")),
+    }
 }
 
 async fn create(
@@ -305,4 +237,48 @@ fn parse_list_query(raw: &HashMap<String, String>) -> Result<ListQuery, ApiError
         before: number("before")?,
         limit: number("limit")?,
     })
+}
+
+#[derive(serde::Deserialize)]
+struct WebhookBody {
+    url: Option<String>,
+}
+
+/// Sets (or, with no URL, removes) the ISP's webhook receiver; answers the
+/// secret its events are signed with.
+async fn set_webhook(
+    State(state): State<AppState>,
+    Authenticated(isp): Authenticated,
+    body: super::json::JsonBody<WebhookBody>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let url = match body
+        .value
+        .url
+        .as_deref()
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+    {
+        None => None,
+        Some(url) => {
+            Some(crate::flows::isp::webhook_url(url).map_err(|e| ApiError::invalid(vec![e]))?)
+        }
+    };
+    let secret = crate::flows::isp::set_webhook(&state.core, isp.id, url.as_deref()).await?;
+    Ok(Json(serde_json::json!({ "url": url, "secret": secret })))
+}
+
+async fn deliveries(
+    State(state): State<AppState>,
+    Authenticated(isp): Authenticated,
+    Query(raw): Query<HashMap<String, String>>,
+) -> Result<Json<Vec<crate::store::webhooks::Delivery>>, ApiError> {
+    let filing_id = match raw.get("filing_id") {
+        None => None,
+        Some(id) => Some(Uuid::parse_str(id.trim()).map_err(|_| {
+            ApiError::invalid(vec![FieldError::new("filing_id", "is not a filing id")])
+        })?),
+    };
+    let mut conn = state.core.pool.acquire().await?;
+    let list = crate::store::webhooks::list_for_isp(&mut conn, isp.id, filing_id, 100).await?;
+    Ok(Json(list))
 }

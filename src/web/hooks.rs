@@ -142,7 +142,8 @@ async fn move_clock(
 async fn reset(State(state): State<AppState>) -> Result<Response, ApiError> {
     sqlx::query(
         "TRUNCATE isps, filings, verifications, codes, sms, events, handsets, captchas,
-                  resend_quota, verify_throttle, ip_throttle, virtual_clock, noon_resends
+                  resend_quota, verify_throttle, ip_throttle, virtual_clock, noon_resends,
+                  webhook_deliveries, webhook_attempts
          RESTART IDENTITY",
     )
     .execute(&state.core.pool)
@@ -164,21 +165,19 @@ async fn create_isp(
 ) -> Result<Response, ApiError> {
     let name = text_field(body.value.name.as_deref().unwrap_or(""), 200)
         .map_err(|e| ApiError::invalid(vec![FieldError::new("name", e.message())]))?;
-    let webhook_url = body
+    let webhook_url = match body
         .value
         .webhook_url
         .as_deref()
         .map(str::trim)
-        .filter(|u| !u.is_empty());
-    if let Some(url) = webhook_url
-        && !(url.starts_with("http://") || url.starts_with("https://"))
+        .filter(|u| !u.is_empty())
     {
-        return Err(ApiError::invalid(vec![FieldError::new(
-            "webhook_url",
-            "must be an http:// or https:// URL",
-        )]));
-    }
-    let isp = crate::flows::isp::create(&state.core, &name, webhook_url).await?;
+        None => None,
+        Some(url) => {
+            Some(crate::flows::isp::webhook_url(url).map_err(|e| ApiError::invalid(vec![e]))?)
+        }
+    };
+    let isp = crate::flows::isp::create(&state.core, &name, webhook_url.as_deref()).await?;
     let mut body = json!({ "id": isp.id, "api_key": isp.api_key });
     if let Some(secret) = isp.webhook_secret {
         body["webhook_secret"] = json!(secret);

@@ -216,6 +216,7 @@ impl TestApp {
         }));
         let (stop_jobs, jobs_stopped) = tokio::sync::watch::channel(false);
         tokio::spawn(jobs::listen(core.clone(), jobs_stopped.clone()));
+        tokio::spawn(jobs::send_webhooks(core.clone(), jobs_stopped.clone()));
         tokio::spawn(jobs::run(core.clone(), jobs_stopped));
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())

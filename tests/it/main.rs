@@ -7,3 +7,4 @@ mod resend;
 mod schedule;
 mod submit;
 mod verify;
+mod webhooks;
