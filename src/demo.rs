@@ -12,8 +12,9 @@ use crate::flows::submit::{FilingRequest, submit};
 
 pub struct Demo {
     pub isp: NewIsp,
-    /// Made-up mobiles whose handsets hold codes, with their province.
-    pub handsets: Vec<(&'static str, &'static str)>,
+    /// Made-up mobiles whose handsets hold codes, with the last six
+    /// characters of their certificate and their province.
+    pub handsets: Vec<(&'static str, &'static str, &'static str)>,
 }
 
 fn person(name: &str, certificate: &str, mobile: &str) -> Value {
@@ -95,9 +96,9 @@ pub async fn seed(core: &Core) -> anyhow::Result<Demo> {
     Ok(Demo {
         isp,
         handsets: vec![
-            ("13800138000", "gs"),
-            ("13300133000", "gs"),
-            ("15600156000", "tj"),
+            ("13800138000", "061234", "gs"),
+            ("13300133000", "11456X", "gs"),
+            ("15600156000", "019876", "tj"),
         ],
     })
 }

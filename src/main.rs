@@ -15,6 +15,8 @@ use beian_sms::{AppState, db, demo, jobs, router, serve};
 #[tokio::main]
 async fn main() -> ExitCode {
     tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_env_filter(
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn")),
         )
@@ -118,18 +120,15 @@ fn print_demo(demo: &demo::Demo, port: u16, hooks: bool) -> std::io::Result<()> 
     writeln!(out, "  Tianjin:     http://tjcainfo.localhost:{port}/")?;
     writeln!(out, "  ISP API key: {}  (shown once)", demo.isp.api_key)?;
     writeln!(out, "\n  Demo handsets (made-up numbers):")?;
-    for (mobile, province) in &demo.handsets {
-        if hooks {
-            writeln!(
-                out,
-                "    {mobile} ({province}): http://localhost:{port}/api/test/handsets/{mobile}/messages"
-            )?;
-        } else {
-            writeln!(
-                out,
-                "    {mobile} ({province})  (start with --test-hooks to read its inbox)"
-            )?;
-        }
+    for (mobile, tail, province) in &demo.handsets {
+        let inbox = match hooks {
+            true => format!("http://localhost:{port}/api/test/handsets/{mobile}/messages"),
+            false => "start with --test-hooks to read its inbox".to_string(),
+        };
+        writeln!(
+            out,
+            "    {mobile} on the {province} portal, certificate ending {tail}: {inbox}"
+        )?;
     }
     writeln!(out)?;
     out.flush()

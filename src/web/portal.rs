@@ -45,9 +45,22 @@ pub fn routes() -> Router<AppState> {
 struct Portal {
     province: &'static Province,
     by_path: bool,
+    /// The province's verification window, and the daily resend time, for the footer.
+    window_hours: i64,
+    resend_time: chrono::NaiveTime,
 }
 
 impl Portal {
+    fn new(state: &AppState, province: &'static Province, by_path: bool) -> Portal {
+        let settings = &state.core.settings;
+        Portal {
+            province,
+            by_path,
+            window_hours: settings.window_for(province.code).num_hours(),
+            resend_time: settings.resend_time,
+        }
+    }
+
     fn base(&self) -> String {
         if self.by_path {
             format!("/p/{}", self.province.code)
@@ -101,6 +114,8 @@ struct Chrome {
     switch_href: String,
     switch_lang: &'static str,
     asset_version: &'static str,
+    /// The rules of the portal's province; empty off the portals.
+    footer: String,
 }
 
 fn chrome(lang: Lang, portal: Option<Portal>, page_title: Option<&str>) -> Chrome {
@@ -129,6 +144,11 @@ fn chrome(lang: Lang, portal: Option<Portal>, page_title: Option<&str>) -> Chrom
         switch_href: format!("?lang={}", if other == Lang::Zh { "zh" } else { "en" }),
         switch_lang: other.code(),
         asset_version: ASSET_VERSION,
+        footer: portal.map_or_else(String::new, |p| {
+            t.deadline_note
+                .replace("{hours}", &p.window_hours.to_string())
+                .replace("{time}", &p.resend_time.format("%H:%M").to_string())
+        }),
     }
 }
 
@@ -231,7 +251,7 @@ impl FromRequestParts<AppState> for Portal {
         let Ok(addressed) = Addressed::from_request_parts(parts, state).await;
         match addressed {
             Addressed(Some(province), by_path) if state.core.settings.is_pilot(province.code) => {
-                Ok(Portal { province, by_path })
+                Ok(Portal::new(state, province, by_path))
             }
             _ => {
                 let Ok(chosen) = Chosen::from_request_parts(parts, state).await;
@@ -261,7 +281,7 @@ async fn index(State(state): State<AppState>, chosen: Chosen, addressed: Address
             .into_response()
         }
         Addressed(Some(province), by_path) if state.core.settings.is_pilot(province.code) => {
-            let portal = Portal { province, by_path };
+            let portal = Portal::new(&state, province, by_path);
             HomePage {
                 chrome: chrome(lang, Some(portal), None),
             }
@@ -395,7 +415,7 @@ async fn verify_submit(
             Some(portal),
             StatusCode::FORBIDDEN,
             t.form_expired,
-            None,
+            Some("form_expired"),
         );
     }
     let input = VerifyInput {
@@ -485,7 +505,7 @@ async fn resend_submit(
             Some(portal),
             StatusCode::FORBIDDEN,
             t.form_expired,
-            None,
+            Some("form_expired"),
         );
     }
     let input = ResendInput {

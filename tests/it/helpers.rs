@@ -16,7 +16,26 @@ use tokio::net::TcpListener;
 use tokio::sync::OnceCell;
 use uuid::Uuid;
 
-const TEMPLATE: &str = "beian_test_template";
+/// Every database a run makes is named `beian_test_<run>_<suffix>`, where
+/// `<run>` is the run's start in Unix seconds: a run drops what runs over an
+/// hour old left behind, and never another run's databases while it works.
+fn run_prefix() -> &'static str {
+    static PREFIX: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    PREFIX.get_or_init(|| {
+        let started = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("after 1970")
+            .as_secs();
+        format!(
+            "beian_test_{started}_{}",
+            &Uuid::new_v4().simple().to_string()[..8]
+        )
+    })
+}
+
+fn template() -> String {
+    format!("{}_template", run_prefix())
+}
 
 /// The server the tests create their databases on.
 enum Server {
@@ -75,7 +94,7 @@ fn database_url_pattern(url: &str) -> String {
 }
 
 /// Migrates the template database once per test run (replacing an older one),
-/// and drops test databases that earlier runs left behind.
+/// and drops test databases that runs over an hour old left behind.
 async fn create_template(server: &Server) {
     let mut admin = PgConnection::connect(&server.url("postgres"))
         .await
@@ -85,7 +104,9 @@ async fn create_template(server: &Server) {
         .await
         .expect("lock");
     let leftovers: Vec<String> = sqlx::query_scalar(
-        "SELECT datname FROM pg_database d WHERE datname LIKE 'beian_test_%'
+        "SELECT datname FROM pg_database d
+         WHERE datname ~ '^beian_test_[0-9]+_'
+           AND split_part(datname, '_', 3)::bigint < extract(epoch FROM now()) - 3600
            AND NOT EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.datname = d.datname)",
     )
     .fetch_all(&mut admin)
@@ -100,11 +121,12 @@ async fn create_template(server: &Server) {
     }
     admin
         .execute(sqlx::AssertSqlSafe(format!(
-            "CREATE DATABASE \"{TEMPLATE}\""
+            "CREATE DATABASE \"{}\"",
+            template()
         )))
         .await
         .expect("create template");
-    let pool = db::connect(&server.url(TEMPLATE), 1)
+    let pool = db::connect(&server.url(&template()), 1)
         .await
         .expect("connect to template");
     db::migrate(&pool).await.expect("migrate template");
@@ -117,13 +139,14 @@ async fn create_template(server: &Server) {
 
 pub async fn fresh_database() -> String {
     let server = server().await;
-    let name = format!("beian_test_{}", Uuid::new_v4().simple());
+    let name = format!("{}_{}", run_prefix(), Uuid::new_v4().simple());
     let mut admin = PgConnection::connect(&server.url("postgres"))
         .await
         .expect("connect");
     admin
         .execute(sqlx::AssertSqlSafe(format!(
-            "CREATE DATABASE \"{name}\" TEMPLATE \"{TEMPLATE}\""
+            "CREATE DATABASE \"{name}\" TEMPLATE \"{}\"",
+            template()
         )))
         .await
         .expect("clone template");
