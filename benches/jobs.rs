@@ -60,10 +60,14 @@ async fn main() -> anyhow::Result<()> {
         let _ = server_stop.changed().await;
     }));
 
-    let forms = verify_forms(&core, due_records(&pool, noon_mobiles).await?).await?;
-    let mut forms = forms.into_iter();
+    // A third of the forms for each phase; a phase under a job stops when the job ends.
+    let mut forms = verify_forms(&core, due_records(&pool, noon_mobiles).await?).await?;
+    let third = forms.len() / 3;
+    let for_resend = forms.split_off(2 * third);
+    let for_sweep = forms.split_off(third);
+    let for_idle = forms;
 
-    let idle = load(&base, forms.by_ref().take(2_000).collect(), None).await;
+    let idle = load(&base, for_idle, None).await;
     report("verify, idle", &idle);
 
     let (done, finished) = watch::channel(false);
@@ -74,7 +78,7 @@ async fn main() -> anyhow::Result<()> {
         let _ = done.send(true);
         (returned, started.elapsed())
     });
-    let during_sweep = load(&base, forms.by_ref().take(20_000).collect(), Some(finished)).await;
+    let during_sweep = load(&base, for_sweep, Some(finished)).await;
     let (returned, took) = sweep.await?;
     println!("sweep: returned {} filings in {took:.2?}", returned?);
     report("verify, during the sweep", &during_sweep);
@@ -87,7 +91,7 @@ async fn main() -> anyhow::Result<()> {
         let _ = done.send(true);
         (sent, started.elapsed())
     });
-    let during_resend = load(&base, forms.by_ref().take(20_000).collect(), Some(finished)).await;
+    let during_resend = load(&base, for_resend, Some(finished)).await;
     let (sent, took) = resend.await?;
     println!("noon resend: sent {} codes in {took:.2?}", sent?);
     report("verify, during the noon resend", &during_resend);
@@ -176,7 +180,7 @@ async fn due_records(pool: &PgPool, due: i64) -> anyhow::Result<Vec<(String, Str
          JOIN codes c ON c.verification_id = v.id
          WHERE c.state = 'live' ORDER BY v.mobile DESC LIMIT $1",
     )
-    .bind(due.min(42_000))
+    .bind(due.min(30_000))
     .fetch_all(pool)
     .await?)
 }

@@ -16,6 +16,9 @@ pub async fn deliver_due(core: &Core) -> Result<u64, sqlx::Error> {
         tx.commit().await?;
         total += moved;
         if moved < BATCH as u64 {
+            if total > 0 {
+                core.announce_delivery().await;
+            }
             return Ok(total);
         }
     }

@@ -14,8 +14,13 @@ pub async fn set_state(
     let now = core.clock.now().await?;
     let mut tx = core.pool.begin().await?;
     handsets::set_state(&mut tx, mobile.as_str(), state).await?;
-    if state == HandsetState::Online {
-        codes::release_held(&mut tx, mobile.as_str(), now).await?;
+    let released = match state {
+        HandsetState::Online => codes::release_held(&mut tx, mobile.as_str(), now).await?,
+        _ => 0,
+    };
+    tx.commit().await?;
+    if released > 0 {
+        core.announce_delivery().await;
     }
-    tx.commit().await
+    Ok(())
 }

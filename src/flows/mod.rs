@@ -26,6 +26,8 @@ use crate::config::Settings;
 
 /// The PostgreSQL channel on which instances wake each other's jobs.
 pub const WAKE_CHANNEL: &str = "beian_wake";
+/// The channel on which instances tell each other that SMS reached handsets.
+pub const DELIVERED_CHANNEL: &str = "beian_delivered";
 
 /// What every flow works with.
 #[derive(Clone)]
@@ -39,6 +41,8 @@ pub struct Core {
     pub wake: Arc<Notify>,
     /// Wakes the webhook sender when events may be waiting.
     pub outbox: Arc<Notify>,
+    /// Wakes the readers waiting for an SMS when some reached their handsets.
+    pub delivered: Arc<Notify>,
 }
 
 impl Core {
@@ -54,6 +58,7 @@ impl Core {
             rng: Arc::new(Mutex::new(rng)),
             wake: Arc::new(Notify::new()),
             outbox: Arc::new(Notify::new()),
+            delivered: Arc::new(Notify::new()),
         }
     }
 
@@ -73,6 +78,19 @@ impl Core {
         self.outbox.notify_waiters();
         if let Err(e) = sqlx::query("SELECT pg_notify($1, '')")
             .bind(WAKE_CHANNEL)
+            .execute(&self.pool)
+            .await
+        {
+            tracing::warn!(error = %e, "could not notify the other instances");
+        }
+    }
+
+    /// Tells the readers waiting for an SMS, on every instance, that some
+    /// reached their handsets.
+    pub async fn announce_delivery(&self) {
+        self.delivered.notify_waiters();
+        if let Err(e) = sqlx::query("SELECT pg_notify($1, '')")
+            .bind(DELIVERED_CHANNEL)
             .execute(&self.pool)
             .await
         {

@@ -12,7 +12,7 @@ use crate::clock::latest_daily;
 use crate::flows::{Core, deliver, noon, webhooks};
 use crate::store::{Job, captchas, codes, filings, lock_job};
 
-const SWEEP_BATCH: i64 = 1000;
+const SWEEP_BATCH: i64 = 5000;
 /// The longest the scheduler sleeps without looking again (a filing or SMS
 /// made by another instance does not wake this one).
 const MAX_SLEEP: Duration = Duration::from_secs(30);
@@ -130,11 +130,17 @@ pub async fn listen(core: Core, mut stop: watch::Receiver<bool>) {
     loop {
         let listened = async {
             let mut listener = sqlx::postgres::PgListener::connect_with(&core.pool).await?;
-            listener.listen(crate::flows::WAKE_CHANNEL).await?;
+            listener
+                .listen_all([crate::flows::WAKE_CHANNEL, crate::flows::DELIVERED_CHANNEL])
+                .await?;
             loop {
-                listener.recv().await?;
-                core.wake.notify_waiters();
-                core.outbox.notify_waiters();
+                let notification = listener.recv().await?;
+                if notification.channel() == crate::flows::DELIVERED_CHANNEL {
+                    core.delivered.notify_waiters();
+                } else {
+                    core.wake.notify_waiters();
+                    core.outbox.notify_waiters();
+                }
             }
         };
         tokio::select! {

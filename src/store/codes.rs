@@ -133,7 +133,9 @@ pub async fn deliver_due(
                  state_reason = CASE due.handset WHEN 'online' THEN NULL
                                     WHEN 'no_signal' THEN 'the handset has no signal'
                                     ELSE 'an SMS-blocking app dropped it' END,
-                 delivered_at = CASE WHEN due.handset = 'online' THEN s.due_at END
+                 delivered_at = CASE WHEN due.handset = 'online' THEN s.due_at END,
+                 delivery_order = CASE WHEN due.handset = 'online'
+                                       THEN nextval('sms_delivery_order') END
              FROM due WHERE s.id = due.id
              RETURNING s.id, s.filing_id, s.mobile, s.state)
          INSERT INTO events (filing_id, at, kind, detail)
@@ -156,7 +158,8 @@ pub async fn release_held(
 ) -> Result<u64, sqlx::Error> {
     let done = sqlx::query(
         "WITH moved AS (
-             UPDATE sms SET state = 'delivered', state_reason = NULL, delivered_at = $2
+             UPDATE sms SET state = 'delivered', state_reason = NULL, delivered_at = $2,
+                            delivery_order = nextval('sms_delivery_order')
              WHERE mobile = $1 AND state = 'held'
              RETURNING id, filing_id, mobile)
          INSERT INTO events (filing_id, at, kind, detail)

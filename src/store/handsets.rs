@@ -56,18 +56,38 @@ pub async fn set_state(
     Ok(())
 }
 
-/// The delivered messages of one handset, oldest first.
+/// The delivered messages of one handset in the order they arrived, all of
+/// them or those that arrived after message `after`.
 pub async fn inbox(
     conn: &mut PgConnection,
     mobile: &str,
+    after: Option<Uuid>,
 ) -> Result<Vec<InboxMessage>, sqlx::Error> {
     sqlx::query_as(
         "SELECT s.id, s.sender, s.body, c.code, s.delivered_at
          FROM sms s JOIN codes c ON c.id = s.code_id
          WHERE s.mobile = $1 AND s.state = 'delivered'
-         ORDER BY s.delivered_at, s.seq",
+           AND ($2::uuid IS NULL OR s.delivery_order >
+                (SELECT delivery_order FROM sms WHERE id = $2 AND mobile = $1))
+         ORDER BY s.delivery_order",
     )
     .bind(mobile)
+    .bind(after)
     .fetch_all(conn)
+    .await
+}
+
+/// Whether `id` is a message delivered to this handset.
+pub async fn has_message(
+    conn: &mut PgConnection,
+    mobile: &str,
+    id: Uuid,
+) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM sms WHERE id = $2 AND mobile = $1 AND state = 'delivered')",
+    )
+    .bind(mobile)
+    .bind(id)
+    .fetch_one(conn)
     .await
 }

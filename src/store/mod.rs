@@ -22,10 +22,15 @@ pub enum Job {
 
 /// Takes the job's lock until the transaction ends, waiting for another
 /// instance's batch to finish; the caller then sees what that batch did.
+///
+/// The batch's commit does not wait for the disk: every job is idempotent,
+/// so a batch lost in a crash is simply done again by the next run.
 pub async fn lock_job(conn: &mut sqlx::PgConnection, job: Job) -> Result<(), sqlx::Error> {
-    sqlx::query("SELECT pg_advisory_xact_lock(7420, $1)")
-        .bind(job as i32)
-        .execute(conn)
-        .await?;
+    sqlx::query(
+        "SELECT pg_advisory_xact_lock(7420, $1), set_config('synchronous_commit', 'off', true)",
+    )
+    .bind(job as i32)
+    .execute(conn)
+    .await?;
     Ok(())
 }

@@ -3,7 +3,7 @@
 
 use axum::Json;
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -47,17 +47,71 @@ fn mobile(raw: &str) -> Result<Mobile, ApiError> {
     Mobile::parse(raw).map_err(|e| ApiError::invalid(vec![FieldError::new("mobile", e.message())]))
 }
 
+#[derive(Deserialize)]
+struct InboxQuery {
+    wait: Option<String>,
+    after: Option<String>,
+}
+
+/// The longest `?wait=` a reader may ask for, in seconds.
+const MAX_WAIT: u64 = 30;
+
+/// A handset's inbox; with `?wait=N`, when nothing newer than `?after=` is
+/// there yet, waits up to N seconds for it to arrive (woken by the delivery,
+/// on whichever instance it happens).
 async fn inbox(
     State(state): State<AppState>,
     Path(raw): Path<String>,
+    Query(query): Query<InboxQuery>,
 ) -> Result<Response, ApiError> {
     let mobile = mobile(&raw)?;
-    // Whatever fell due is delivered before the inbox is read, so a test
-    // never races the delivery job.
-    deliver::deliver_due(&state.core).await?;
-    let mut conn = state.core.pool.acquire().await?;
-    let messages = handsets::inbox(&mut conn, mobile.as_str()).await?;
-    Ok(Json(messages).into_response())
+    let wait = match query.wait.as_deref().map(str::trim) {
+        None | Some("") => 0,
+        Some(n) => n
+            .parse::<u64>()
+            .ok()
+            .filter(|n| *n <= MAX_WAIT)
+            .ok_or_else(|| {
+                ApiError::invalid(vec![FieldError::new(
+                    "wait",
+                    format!("must be a whole number of seconds from 0 to {MAX_WAIT}"),
+                )])
+            })?,
+    };
+    let after = match query.after.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(id) => Some(Uuid::parse_str(id).map_err(|_| {
+            ApiError::invalid(vec![FieldError::new("after", "is not a message id")])
+        })?),
+    };
+    if let Some(after) = after {
+        let mut conn = state.core.pool.acquire().await?;
+        if !handsets::has_message(&mut conn, mobile.as_str(), after).await? {
+            return Err(ApiError::invalid(vec![FieldError::new(
+                "after",
+                "is not a message on this handset",
+            )]));
+        }
+    }
+    let give_up = tokio::time::Instant::now() + std::time::Duration::from_secs(wait);
+    loop {
+        let delivered = state.core.delivered.notified();
+        tokio::pin!(delivered);
+        delivered.as_mut().enable();
+        // Whatever fell due is delivered before the inbox is read, so a test
+        // never races the delivery job.
+        deliver::deliver_due(&state.core).await?;
+        let mut conn = state.core.pool.acquire().await?;
+        let messages = handsets::inbox(&mut conn, mobile.as_str(), after).await?;
+        drop(conn);
+        if !messages.is_empty() || tokio::time::Instant::now() >= give_up {
+            return Ok(Json(messages).into_response());
+        }
+        tokio::select! {
+            _ = &mut delivered => {}
+            _ = tokio::time::sleep_until(give_up) => {}
+        }
+    }
 }
 
 #[derive(Deserialize)]

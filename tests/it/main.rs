@@ -2,6 +2,7 @@
 
 mod cli;
 mod helpers;
+mod hooks;
 mod portal;
 mod resend;
 mod schedule;

@@ -1,0 +1,179 @@
+//! The test hooks an ISP's suite relies on: waiting for an SMS, repeatable
+//! codes, and resetting.
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::helpers::*;
+use beian_sms::config::Settings;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reader_waiting_for_an_sms_is_answered_when_it_arrives() {
+    let app = TestApp::spawn_with(Options {
+        settings: Settings {
+            sms_delay: chrono::Duration::seconds(300),
+            ..Options::default().settings
+        },
+        ..Options::default()
+    })
+    .await;
+    app.submit(&new_filing("gs", person(ZHANG), person(LI)))
+        .await;
+    let waiting = {
+        let client = app.client.clone();
+        let url = app.url(&format!("/api/test/handsets/{}/messages?wait=30", ZHANG.2));
+        tokio::spawn(async move {
+            client
+                .get(url)
+                .send()
+                .await
+                .unwrap()
+                .json::<Vec<Value>>()
+                .await
+                .unwrap()
+        })
+    };
+    app.advance(300).await;
+    let arrived = waiting.await.unwrap();
+    assert_eq!(
+        arrived.len(),
+        1,
+        "answered with the SMS, not after the wait ran out empty"
+    );
+
+    let first = arrived[0]["id"].as_str().unwrap().to_string();
+    let newer = app
+        .get_json(&format!(
+            "/api/test/handsets/{}/messages?after={first}&wait=0",
+            ZHANG.2
+        ))
+        .await;
+    assert_eq!(newer, json!([]));
+    let waiting = {
+        let client = app.client.clone();
+        let url = app.url(&format!(
+            "/api/test/handsets/{}/messages?after={first}&wait=30",
+            ZHANG.2
+        ));
+        tokio::spawn(async move {
+            client
+                .get(url)
+                .send()
+                .await
+                .unwrap()
+                .json::<Vec<Value>>()
+                .await
+                .unwrap()
+        })
+    };
+    assert_eq!(
+        app.resend("gs", ZHANG.2, tail(ZHANG.1)).await["outcome"],
+        "sent"
+    );
+    let newer = waiting.await.unwrap();
+    assert_eq!(newer.len(), 1);
+    assert_ne!(newer[0]["id"].as_str().unwrap(), first);
+}
+
+#[tokio::test]
+async fn waiting_takes_at_most_thirty_seconds_and_a_known_message() {
+    let app = TestApp::spawn().await;
+    let get = |query: &str| {
+        app.client
+            .get(app.url(&format!("/api/test/handsets/{}/messages{query}", ZHANG.2)))
+            .send()
+    };
+    let too_long = get("?wait=31").await.unwrap();
+    assert_eq!(too_long.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        too_long.json::<Value>().await.unwrap()["error"]["field"],
+        "wait"
+    );
+    let unknown = get("?after=5d7c1f9e-0000-4000-8000-000000000000")
+        .await
+        .unwrap();
+    assert_eq!(unknown.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        unknown.json::<Value>().await.unwrap()["error"]["field"],
+        "after"
+    );
+}
+
+/// The codes and captcha answers of one scripted run on a fresh database.
+async fn scripted_run(seed: u64) -> (Vec<String>, Vec<String>) {
+    let app = TestApp::spawn_with(Options {
+        settings: Settings {
+            seed: Some(seed),
+            ..Options::default().settings
+        },
+        ..Options::default()
+    })
+    .await;
+    app.submit(&new_filing("gs", person(ZHANG), person(LI)))
+        .await;
+    let (_, first_answer) = app.captcha().await;
+    app.resend("gs", LI.2, tail(LI.1)).await;
+    let (_, second_answer) = app.captcha().await;
+    let mut codes = Vec::new();
+    for mobile in [ZHANG.2, LI.2] {
+        codes.extend(
+            app.inbox(mobile)
+                .await
+                .iter()
+                .map(|m| m["code"].as_str().unwrap().to_string()),
+        );
+    }
+    (codes, vec![first_answer, second_answer])
+}
+
+#[tokio::test]
+async fn the_same_seed_and_requests_give_the_same_codes_and_captchas() {
+    let first = scripted_run(42).await;
+    let again = scripted_run(42).await;
+    assert_eq!(first.0.len(), 3);
+    assert_eq!(first, again);
+    let other = scripted_run(43).await;
+    assert_ne!(first.0, other.0);
+}
+
+#[tokio::test]
+async fn reset_empties_everything_and_restarts_the_clock() {
+    let app = TestApp::spawn().await;
+    app.submit(&new_filing("gs", person(ZHANG), person(LI)))
+        .await;
+    app.advance(3600).await;
+    let before = app.get_json("/api/test/clock").await["now"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let reset = app
+        .client
+        .post(app.url("/api/test/reset"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reset.status(), StatusCode::NO_CONTENT);
+    assert!(app.inbox(ZHANG.2).await.is_empty());
+    let filings: i64 = sqlx::query_scalar("SELECT count(*) FROM filings")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(filings, 0);
+    let after = app.get_json("/api/test/clock").await["now"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(after < before, "the clock starts again from the real time");
+    let old_key = app
+        .client
+        .get(app.url("/api/v1/filings"))
+        .bearer_auth(&app.isp_key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        old_key.status(),
+        StatusCode::UNAUTHORIZED,
+        "ISPs are gone too"
+    );
+}
