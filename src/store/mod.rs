@@ -34,3 +34,32 @@ pub async fn lock_job(conn: &mut sqlx::PgConnection, job: Job) -> Result<(), sql
     .await?;
     Ok(())
 }
+
+/// Erases every row of data (not the service's keys), for the reset hook.
+/// Takes every job's lock first, so no batch is half way through; a request
+/// running at the same moment can still deadlock with it, and then the erase
+/// is tried again.
+pub async fn erase_all(pool: &sqlx::PgPool) -> Result<(), sqlx::Error> {
+    let mut tries = 0;
+    loop {
+        let mut tx = pool.begin().await?;
+        for job in [Job::Deliver, Job::Sweep, Job::NoonResend] {
+            lock_job(&mut tx, job).await?;
+        }
+        let erased = sqlx::query(
+            "TRUNCATE isps, filings, verifications, codes, sms, events, handsets, captchas,
+                      resend_quota, verify_throttle, ip_throttle, virtual_clock, noon_resends,
+                      webhook_deliveries, webhook_attempts
+             RESTART IDENTITY",
+        )
+        .execute(&mut *tx)
+        .await;
+        match erased {
+            Ok(_) => return tx.commit().await,
+            Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("40P01") && tries < 5 => {
+                tries += 1;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}

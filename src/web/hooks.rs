@@ -194,14 +194,7 @@ async fn move_clock(
 /// Empties every table of data, restarts the virtual clock at the real time
 /// and the random generator from its seed.
 async fn reset(State(state): State<AppState>) -> Result<Response, ApiError> {
-    sqlx::query(
-        "TRUNCATE isps, filings, verifications, codes, sms, events, handsets, captchas,
-                  resend_quota, verify_throttle, ip_throttle, virtual_clock, noon_resends,
-                  webhook_deliveries, webhook_attempts
-         RESTART IDENTITY",
-    )
-    .execute(&state.core.pool)
-    .await?;
+    crate::store::erase_all(&state.core.pool).await?;
     state.core.reseed();
     state.core.announce().await;
     Ok(StatusCode::NO_CONTENT.into_response())
