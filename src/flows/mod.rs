@@ -112,7 +112,7 @@ impl Core {
 }
 
 /// One field that could not be accepted, named by its path in the request.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct FieldError {
     pub field: String,
     pub message: String,

@@ -11,7 +11,7 @@ use crate::domain::province::Province;
 use crate::store::codes::CodeReason;
 use crate::store::{events, filings, throttle};
 
-#[derive(Debug, Default, Clone, serde::Deserialize)]
+#[derive(Debug, Default, Clone, serde::Deserialize, utoipa::ToSchema)]
 pub struct ResendInput {
     pub mobile: Option<String>,
     pub certificate_last6: Option<String>,
@@ -19,7 +19,7 @@ pub struct ResendInput {
     pub captcha_answer: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum ResendOutcome {
     /// A new code is on its way to the handset, for each filing the mobile waits in.

@@ -23,27 +23,33 @@ const MAX_DOMAINS: usize = 20;
 
 /// A filing as an ISP sends it. Every field is optional here so that a missing
 /// one is reported by name with the others, not as a parse failure.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, serde::Serialize, utoipa::ToSchema)]
 #[serde(default)]
 pub struct FilingRequest {
+    /// A province's code, such as `gs`.
+    #[schema(example = "gs")]
     pub province: Option<String>,
+    /// `new_filing`, `new_website`, `new_access`, `change`, `logout_subject`,
+    /// `logout_website` or `cancel_access`.
+    #[schema(example = "new_filing")]
     pub kind: Option<String>,
     pub isp_reference: Option<String>,
     pub subject: Option<SubjectRequest>,
     pub websites: Option<Vec<WebsiteRequest>>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, serde::Serialize, utoipa::ToSchema)]
 #[serde(default)]
 pub struct SubjectRequest {
     pub name: Option<String>,
     pub certificate_type: Option<String>,
     pub certificate_number: Option<String>,
+    /// For a `change` filing: whether the subject's data changed.
     pub changed: bool,
     pub responsible_person: Option<PersonRequest>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, serde::Serialize, utoipa::ToSchema)]
 #[serde(default)]
 pub struct WebsiteRequest {
     pub name: Option<String>,
@@ -52,7 +58,7 @@ pub struct WebsiteRequest {
     pub responsible_person: Option<PersonRequest>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, serde::Serialize, utoipa::ToSchema)]
 #[serde(default)]
 pub struct PersonRequest {
     pub name: Option<String>,

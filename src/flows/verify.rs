@@ -9,7 +9,7 @@ use crate::domain::province::Province;
 use crate::store::{events, filings, throttle};
 
 /// The fields of the verify form, as typed.
-#[derive(Debug, Default, Clone, serde::Deserialize)]
+#[derive(Debug, Default, Clone, serde::Deserialize, utoipa::ToSchema)]
 pub struct VerifyInput {
     pub certificate_last6: Option<String>,
     pub mobile: Option<String>,
@@ -18,7 +18,7 @@ pub struct VerifyInput {
     pub captcha_answer: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum VerifyOutcome {
     /// The mobile is verified; `pending_mobiles` (masked) of the same filing still wait.

@@ -10,9 +10,10 @@ use crate::domain::input::Mobile;
 use crate::store::events::{self, Event};
 use crate::store::filings::{self, FilingRow, VerificationRow};
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct VerificationView {
     pub id: Uuid,
+    /// Masked: `138****8000`.
     pub mobile: String,
     pub roles: Vec<String>,
     pub state: String,
@@ -34,7 +35,7 @@ impl From<VerificationRow> for VerificationView {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct FilingView {
     pub id: Uuid,
     pub province: String,
@@ -45,7 +46,11 @@ pub struct FilingView {
     pub return_reason: Option<String>,
     pub submitted_at: DateTime<Utc>,
     pub deadline: DateTime<Utc>,
+    /// The subject as submitted, normalised.
+    #[schema(value_type = Object)]
     pub subject: Value,
+    /// The websites as submitted, normalised.
+    #[schema(value_type = Vec<Object>)]
     pub websites: Value,
     pub verifications: Vec<VerificationView>,
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -6,10 +6,11 @@ use serde_json::Value;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Event {
     pub at: DateTime<Utc>,
     pub kind: String,
+    #[schema(value_type = Object)]
     pub detail: Value,
 }
 

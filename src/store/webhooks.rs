@@ -133,7 +133,7 @@ pub async fn next_due(conn: &mut PgConnection) -> Result<Option<DateTime<Utc>>, 
     .await
 }
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Delivery {
     pub id: Uuid,
     pub filing_id: Uuid,
@@ -146,7 +146,7 @@ pub struct Delivery {
     pub attempts: Vec<AttemptView>,
 }
 
-#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct AttemptView {
     pub at: DateTime<Utc>,
     pub status: Option<i32>,

@@ -13,6 +13,7 @@ use axum::routing::get;
 use serde::Serialize;
 use uuid::Uuid;
 
+use super::error::ErrorBody;
 use super::json::JsonBody;
 use super::{ApiError, AppState};
 use crate::domain::kind::FilingKind;
@@ -73,6 +74,17 @@ async fn load(state: &AppState, isp: &Isp, id: Uuid) -> Result<FilingView, ApiEr
     }
 }
 
+/// Submits a filing; the mobiles that must verify get their codes by SMS.
+#[utoipa::path(post, path = "/api/v1/filings", tag = "ISP API", security(("isp_key" = [])),
+    request_body = FilingRequest,
+    params(("Idempotency-Key" = Option<String>, Header,
+            description = "A retry with the same key and body makes nothing twice")),
+    responses(
+        (status = 201, body = FilingView, description = "The filing, with `Idempotent-Replayed: true` on a retry"),
+        (status = 400, body = ErrorBody, description = "Malformed JSON"),
+        (status = 401, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "The key was used for a different request"),
+        (status = 422, body = ErrorBody, description = "Invalid fields, each named by its path")))]
 async fn create(
     State(state): State<AppState>,
     Authenticated(isp): Authenticated,
@@ -116,6 +128,11 @@ async fn create(
     Ok(response)
 }
 
+/// A filing with its verifications and timeline.
+#[utoipa::path(get, path = "/api/v1/filings/{id}", tag = "ISP API", security(("isp_key" = [])),
+    params(("id" = Uuid, Path)),
+    responses((status = 200, body = FilingView), (status = 401, body = ErrorBody),
+               (status = 404, body = ErrorBody, description = "Unknown, or another ISP's")))]
 async fn show(
     State(state): State<AppState>,
     Authenticated(isp): Authenticated,
@@ -125,16 +142,23 @@ async fn show(
     Ok(Json(load(&state, &isp, id).await?))
 }
 
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ListQuery {
+    /// A filing state, such as `awaiting_review`.
     state: Option<String>,
+    /// A province code, such as `gs`.
     province: Option<String>,
+    /// A filing kind, such as `new_filing`.
     kind: Option<String>,
     isp_reference: Option<String>,
+    /// The `next_before` of the previous page.
     before: Option<i64>,
+    /// 1 to 200; 50 when absent.
     limit: Option<i64>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct ListPage {
     filings: Vec<FilingView>,
     /// Pass as `before` for the next page; absent on the last page.
@@ -149,6 +173,11 @@ const STATES: [&str; 5] = [
     "returned",
 ];
 
+/// This ISP's filings, newest first.
+#[utoipa::path(get, path = "/api/v1/filings", tag = "ISP API", security(("isp_key" = [])),
+    params(ListQuery),
+    responses((status = 200, body = ListPage), (status = 401, body = ErrorBody),
+               (status = 422, body = ErrorBody)))]
 async fn list(
     State(state): State<AppState>,
     Authenticated(isp): Authenticated,
@@ -239,18 +268,30 @@ fn parse_list_query(raw: &HashMap<String, String>) -> Result<ListQuery, ApiError
     })
 }
 
-#[derive(serde::Deserialize)]
+#[derive(serde::Deserialize, utoipa::ToSchema)]
 struct WebhookBody {
     url: Option<String>,
 }
 
 /// Sets (or, with no URL, removes) the ISP's webhook receiver; answers the
 /// secret its events are signed with.
+#[derive(Serialize, utoipa::ToSchema)]
+struct WebhookView {
+    url: Option<String>,
+    /// Signs every event: `X-Beian-Signature: t=…,v1=<hex HMAC-SHA256 of "t.body">`.
+    secret: Option<String>,
+}
+
+/// Sets (or, with `null`, removes) the receiver of this ISP's webhook events.
+#[utoipa::path(put, path = "/api/v1/webhook", tag = "ISP API", security(("isp_key" = [])),
+    request_body = WebhookBody,
+    responses((status = 200, body = WebhookView), (status = 401, body = ErrorBody),
+               (status = 422, body = ErrorBody)))]
 async fn set_webhook(
     State(state): State<AppState>,
     Authenticated(isp): Authenticated,
     body: super::json::JsonBody<WebhookBody>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<WebhookView>, ApiError> {
     let url = match body
         .value
         .url
@@ -264,9 +305,14 @@ async fn set_webhook(
         }
     };
     let secret = crate::flows::isp::set_webhook(&state.core, isp.id, url.as_deref()).await?;
-    Ok(Json(serde_json::json!({ "url": url, "secret": secret })))
+    Ok(Json(WebhookView { url, secret }))
 }
 
+/// This ISP's newest webhook deliveries, each with every try.
+#[utoipa::path(get, path = "/api/v1/webhook-deliveries", tag = "ISP API", security(("isp_key" = [])),
+    params(("filing_id" = Option<Uuid>, Query)),
+    responses((status = 200, body = Vec<crate::store::webhooks::Delivery>),
+               (status = 401, body = ErrorBody)))]
 async fn deliveries(
     State(state): State<AppState>,
     Authenticated(isp): Authenticated,

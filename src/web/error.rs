@@ -5,7 +5,7 @@
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use serde::Serialize;
 
 use crate::flows::FieldError;
 
@@ -65,17 +65,34 @@ impl From<sqlx::Error> for ApiError {
     }
 }
 
+/// The body of every error answer.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ErrorDetail {
+    /// Stable, for machines: `malformed_json`, `invalid_field`, `unauthorized`,
+    /// `not_found`, `idempotency_key_reused`, `internal`, …
+    pub code: &'static str,
+    pub message: String,
+    /// The path of the first field at fault, such as `websites[0].responsible_person.mobile`.
+    pub field: Option<String>,
+    pub errors: Vec<FieldError>,
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let field = self.errors.first().map(|e| e.field.clone());
-        let body = json!({
-            "error": {
-                "code": self.code,
-                "message": self.message,
-                "field": field,
-                "errors": self.errors,
-            }
-        });
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code,
+                message: self.message,
+                field,
+                errors: self.errors,
+            },
+        };
         (self.status, Json(body)).into_response()
     }
 }

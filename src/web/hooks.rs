@@ -8,16 +8,16 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use chrono::{DateTime, Utc};
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::error::ErrorBody;
 use super::json::JsonBody;
 use super::{ApiError, AppState};
 use crate::domain::input::{Mobile, text_field};
 use crate::flows::{FieldError, deliver, handset};
 use crate::store::captchas;
-use crate::store::handsets::{self, HandsetState};
+use crate::store::handsets::{self, HandsetState, InboxMessage};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -32,6 +32,14 @@ pub fn routes() -> Router<AppState> {
         .route("/api/test/isps", post(create_isp))
 }
 
+#[derive(Serialize, utoipa::ToSchema)]
+struct CaptchaAnswer {
+    answer: String,
+}
+
+/// The answer of a captcha, spent or not.
+#[utoipa::path(get, path = "/api/test/captchas/{id}", tag = "test hooks", params(("id" = Uuid, Path)),
+    responses((status = 200, body = CaptchaAnswer), (status = 404, body = ErrorBody)))]
 async fn captcha_answer(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -40,16 +48,19 @@ async fn captcha_answer(
     let answer = captchas::answer(&state.core.pool, id)
         .await?
         .ok_or_else(|| ApiError::not_found("captcha"))?;
-    Ok(Json(json!({ "answer": answer })).into_response())
+    Ok(Json(CaptchaAnswer { answer }).into_response())
 }
 
 fn mobile(raw: &str) -> Result<Mobile, ApiError> {
     Mobile::parse(raw).map_err(|e| ApiError::invalid(vec![FieldError::new("mobile", e.message())]))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct InboxQuery {
+    /// Seconds to wait, 0 to 30, when nothing newer than `after` is there yet.
     wait: Option<String>,
+    /// A message id: only messages delivered after it.
     after: Option<String>,
 }
 
@@ -59,6 +70,9 @@ const MAX_WAIT: u64 = 30;
 /// A handset's inbox; with `?wait=N`, when nothing newer than `?after=` is
 /// there yet, waits up to N seconds for it to arrive (woken by the delivery,
 /// on whichever instance it happens).
+#[utoipa::path(get, path = "/api/test/handsets/{mobile}/messages", tag = "test hooks",
+    params(("mobile" = String, Path), InboxQuery),
+    responses((status = 200, body = Vec<InboxMessage>), (status = 422, body = ErrorBody)))]
 async fn inbox(
     State(state): State<AppState>,
     Path(raw): Path<String>,
@@ -114,11 +128,15 @@ async fn inbox(
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Serialize, utoipa::ToSchema)]
 struct HandsetBody {
     state: Option<HandsetState>,
 }
 
+/// Sets a handset online, without signal (SMS wait), or blocking (SMS dropped).
+#[utoipa::path(put, path = "/api/test/handsets/{mobile}", tag = "test hooks",
+    params(("mobile" = String, Path)), request_body = HandsetBody,
+    responses((status = 200, body = HandsetBody), (status = 422, body = ErrorBody)))]
 async fn set_handset(
     State(state): State<AppState>,
     Path(raw): Path<String>,
@@ -132,21 +150,43 @@ async fn set_handset(
         )]));
     };
     handset::set_state(&state.core, &mobile, new_state).await?;
-    Ok(Json(json!({ "mobile": mobile.masked(), "state": new_state })).into_response())
+    Ok(Json(HandsetBody {
+        state: Some(new_state),
+    })
+    .into_response())
 }
 
+#[derive(Serialize, utoipa::ToSchema)]
+struct ClockView {
+    now: DateTime<Utc>,
+    #[serde(rename = "virtual")]
+    is_virtual: bool,
+}
+
+#[utoipa::path(get, path = "/api/test/clock", tag = "test hooks",
+    responses((status = 200, body = ClockView)))]
 async fn read_clock(State(state): State<AppState>) -> Result<Response, ApiError> {
     let now = state.core.clock.now().await?;
-    Ok(Json(json!({ "now": now, "virtual": state.core.clock.is_virtual() })).into_response())
+    let is_virtual = state.core.clock.is_virtual();
+    Ok(Json(ClockView { now, is_virtual }).into_response())
 }
 
-#[derive(Deserialize)]
+/// Either `advance_seconds` (0 or more) or `set` (not earlier than now).
+#[derive(Deserialize, utoipa::ToSchema)]
 struct ClockBody {
     advance_seconds: Option<i64>,
     set: Option<DateTime<Utc>>,
 }
 
+#[derive(Serialize, utoipa::ToSchema)]
+struct ClockMoved {
+    now: Option<DateTime<Utc>>,
+}
+
 /// Moves the virtual clock forward, then runs at once whatever fell due.
+#[utoipa::path(post, path = "/api/test/clock", tag = "test hooks", request_body = ClockBody,
+    responses((status = 200, body = ClockMoved), (status = 409, body = ErrorBody, description = "The clock is not virtual"),
+              (status = 422, body = ErrorBody)))]
 async fn move_clock(
     State(state): State<AppState>,
     body: JsonBody<ClockBody>,
@@ -188,11 +228,12 @@ async fn move_clock(
         .await
         .map_err(ApiError::internal)?;
     state.core.announce().await;
-    Ok(Json(json!({ "now": moved })).into_response())
+    Ok(Json(ClockMoved { now: moved }).into_response())
 }
 
 /// Empties every table of data, restarts the virtual clock at the real time
 /// and the random generator from its seed.
+#[utoipa::path(post, path = "/api/test/reset", tag = "test hooks", responses((status = 204)))]
 async fn reset(State(state): State<AppState>) -> Result<Response, ApiError> {
     crate::store::erase_all(&state.core.pool).await?;
     state.core.reseed();
@@ -200,12 +241,23 @@ async fn reset(State(state): State<AppState>) -> Result<Response, ApiError> {
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct NewIsp {
     name: Option<String>,
     webhook_url: Option<String>,
 }
 
+#[derive(Serialize, utoipa::ToSchema)]
+struct IspCreated {
+    id: Uuid,
+    /// Shown once: send as `Authorization: Bearer …`.
+    api_key: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    webhook_secret: Option<String>,
+}
+
+#[utoipa::path(post, path = "/api/test/isps", tag = "test hooks", request_body = NewIsp,
+    responses((status = 201, body = IspCreated), (status = 422, body = ErrorBody)))]
 async fn create_isp(
     State(state): State<AppState>,
     body: JsonBody<NewIsp>,
@@ -225,9 +277,10 @@ async fn create_isp(
         }
     };
     let isp = crate::flows::isp::create(&state.core, &name, webhook_url.as_deref()).await?;
-    let mut body = json!({ "id": isp.id, "api_key": isp.api_key });
-    if let Some(secret) = isp.webhook_secret {
-        body["webhook_secret"] = json!(secret);
-    }
+    let body = IspCreated {
+        id: isp.id,
+        api_key: isp.api_key,
+        webhook_secret: isp.webhook_secret,
+    };
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }

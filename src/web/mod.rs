@@ -7,6 +7,7 @@ mod error;
 mod hooks;
 mod i18n;
 mod json;
+mod openapi;
 mod portal;
 mod twins;
 
@@ -30,6 +31,7 @@ use tracing::Span;
 use crate::flows::Core;
 
 pub use error::ApiError;
+pub use openapi::ApiDoc;
 
 static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -66,7 +68,8 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .merge(limited)
-        .merge(api::routes());
+        .merge(api::routes())
+        .merge(openapi::routes());
     if state.core.settings.test_hooks {
         app = app.merge(hooks::routes());
     }

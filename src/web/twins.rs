@@ -7,14 +7,15 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
+use uuid::Uuid;
 
 use super::json::JsonBody;
 use super::{ApiError, AppState};
 use crate::domain::province::{self, Province};
-use crate::flows::resend::{ResendInput, resend};
-use crate::flows::verify::{VerifyInput, verify};
+use crate::flows::resend::{ResendInput, ResendOutcome, resend};
+use crate::flows::verify::{VerifyInput, VerifyOutcome, verify};
 use crate::flows::{FieldError, captcha};
 
 pub fn routes() -> Router<AppState> {
@@ -24,17 +25,33 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/resends", post(resend_json))
 }
 
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct CaptchaCreated {
+    pub id: Uuid,
+    /// The picture, drawn when fetched.
+    pub image_url: String,
+}
+
+/// Makes a captcha for a twin request; its answer is read through the test
+/// hook, or off the picture.
+#[utoipa::path(post, path = "/api/v1/captchas", tag = "portal twins",
+    responses((status = 201, body = CaptchaCreated), (status = 429, description = "over the per-address limit")))]
 async fn create_captcha(State(state): State<AppState>) -> Result<Response, ApiError> {
     let id = captcha::create(&state.core).await?;
-    let body = json!({ "id": id, "image_url": format!("/captchas/{id}/image") });
+    let body = CaptchaCreated {
+        id,
+        image_url: format!("/captchas/{id}/image"),
+    };
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }
 
-#[derive(Deserialize)]
-struct Twin<T> {
-    province: Option<String>,
+/// A twin request: the province, then the form's fields.
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct Twin<T> {
+    /// A pilot province's code, such as `gs`.
+    pub province: Option<String>,
     #[serde(flatten)]
-    form: T,
+    pub form: T,
 }
 
 /// The pilot province a twin request names.
@@ -50,6 +67,11 @@ fn pilot(state: &AppState, code: Option<&str>) -> Result<&'static Province, ApiE
         })
 }
 
+/// The verify form as JSON: the same rules, counters and captchas as the page.
+#[utoipa::path(post, path = "/api/v1/verifications", tag = "portal twins",
+    request_body = Twin<VerifyInput>,
+    responses((status = 200, body = VerifyOutcome), (status = 422, body = super::error::ErrorBody),
+              (status = 429, description = "over the per-address limit")))]
 async fn verify_json(
     State(state): State<AppState>,
     body: JsonBody<Twin<VerifyInput>>,
@@ -61,6 +83,11 @@ async fn verify_json(
     ))
 }
 
+/// The resend form as JSON: the same rules, limits and captchas as the page.
+#[utoipa::path(post, path = "/api/v1/resends", tag = "portal twins",
+    request_body = Twin<ResendInput>,
+    responses((status = 200, body = ResendOutcome), (status = 422, body = super::error::ErrorBody),
+              (status = 429, description = "over the per-address limit")))]
 async fn resend_json(
     State(state): State<AppState>,
     body: JsonBody<Twin<ResendInput>>,

@@ -3,6 +3,7 @@
 mod cli;
 mod helpers;
 mod hooks;
+mod openapi;
 mod portal;
 mod resend;
 mod schedule;
