@@ -26,15 +26,44 @@ pub enum Command {
     Serve(ServeArgs),
     /// Apply the database migrations and exit.
     Migrate(DatabaseArgs),
+    /// Add, remove or reset the password of an operator of the /ops pages.
+    Operator(OperatorArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct OperatorArgs {
+    #[command(subcommand)]
+    pub action: OperatorAction,
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum OperatorAction {
+    /// Add an operator; the password is read from standard input.
+    Add {
+        name: String,
+        /// Read the password from standard input (the only way: never from the command line).
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+    /// Give an operator a new password, read from standard input; signs them out everywhere.
+    Reset {
+        name: String,
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+    /// Remove an operator.
+    Remove { name: String },
 }
 
 #[derive(Debug, Clone, Args)]
 pub struct DatabaseArgs {
     /// PostgreSQL to use; without it, a private cluster is started under the data folder.
-    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    #[arg(long, global = true, env = "DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
     /// Where the private PostgreSQL cluster lives.
-    #[arg(long, env = "BEIAN_DATA_DIR", default_value = "./.beian-sms")]
+    #[arg(long, global = true, env = "BEIAN_DATA_DIR", default_value = "./.beian-sms")]
     pub data_dir: PathBuf,
 }
 

@@ -7,9 +7,11 @@ use tokio::sync::watch;
 use tracing_subscriber::EnvFilter;
 
 use beian_sms::clock::Clock;
-use beian_sms::config::{Cli, ClockKind, Command, DatabaseArgs, ServeArgs, Settings};
+use beian_sms::config::{
+    Cli, ClockKind, Command, DatabaseArgs, OperatorAction, OperatorArgs, ServeArgs, Settings,
+};
 use beian_sms::embedded_pg::EmbeddedPostgres;
-use beian_sms::flows::Core;
+use beian_sms::flows::{Core, operators};
 use beian_sms::{AppState, db, demo, jobs, router, serve};
 
 #[tokio::main]
@@ -25,6 +27,7 @@ async fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve(args) => run_serve(args).await,
         Command::Migrate(args) => run_migrate(args).await,
+        Command::Operator(args) => run_operator(args).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -53,6 +56,42 @@ async fn run_migrate(args: DatabaseArgs) -> anyhow::Result<()> {
         let pool = db::connect(&url, 2).await?;
         db::migrate(&pool).await?;
         tracing::info!("migrations applied");
+        anyhow::Ok(())
+    }
+    .await;
+    if let Some(cluster) = cluster {
+        cluster.stop().await?;
+    }
+    outcome
+}
+
+async fn run_operator(args: OperatorArgs) -> anyhow::Result<()> {
+    let password = match &args.action {
+        OperatorAction::Add { .. } | OperatorAction::Reset { .. } => {
+            let mut line = String::new();
+            std::io::stdin().read_line(&mut line)?;
+            line
+        }
+        OperatorAction::Remove { .. } => String::new(),
+    };
+    let (url, cluster) = database(&args.database).await?;
+    let outcome = async {
+        let pool = db::connect(&url, 2).await?;
+        db::migrate(&pool).await?;
+        let core = Core::new(pool, Clock::System, Settings::default());
+        let (done, name) = match &args.action {
+            OperatorAction::Add { name, .. } => {
+                (operators::add(&core, name, &password).await, name)
+            }
+            OperatorAction::Reset { name, .. } => (
+                operators::reset_password(&core, name, &password).await,
+                name,
+            ),
+            OperatorAction::Remove { name } => (operators::remove(&core, name).await, name),
+        };
+        done?;
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "done: operator {name}")?;
         anyhow::Ok(())
     }
     .await;

@@ -44,6 +44,11 @@ pub struct FilingView {
     pub state: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub return_reason: Option<String>,
+    /// Once approved, such as `甘ICP备2026000001号`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub icp_number: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reject_reason: Option<String>,
     pub submitted_at: DateTime<Utc>,
     pub deadline: DateTime<Utc>,
     /// The subject as submitted, normalised.
@@ -70,6 +75,8 @@ impl FilingView {
             isp_reference: row.isp_reference,
             state: row.state,
             return_reason: row.return_reason,
+            icp_number: row.icp_number,
+            reject_reason: row.reject_reason,
             submitted_at: row.submitted_at,
             deadline: row.deadline,
             subject: row.subject,

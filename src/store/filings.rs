@@ -22,6 +22,8 @@ pub struct FilingRow {
     pub websites: Value,
     pub submitted_at: DateTime<Utc>,
     pub deadline: DateTime<Utc>,
+    pub icp_number: Option<String>,
+    pub reject_reason: Option<String>,
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -246,7 +248,7 @@ pub async fn next_deadline(conn: &mut PgConnection) -> Result<Option<DateTime<Ut
 pub async fn get(conn: &mut PgConnection, id: Uuid) -> Result<Option<FilingRow>, sqlx::Error> {
     sqlx::query_as(
         "SELECT id, isp_id, province, kind, isp_reference, state, return_reason, subject, websites,
-                submitted_at, deadline
+                submitted_at, deadline, icp_number, reject_reason
          FROM filings WHERE id = $1",
     )
     .bind(id)
@@ -279,7 +281,7 @@ pub async fn list_for_isp(
 ) -> Result<Vec<ListedFiling>, sqlx::Error> {
     sqlx::query_as(
         "SELECT seq, id, isp_id, province, kind, isp_reference, state, return_reason, subject,
-                websites, submitted_at, deadline
+                websites, submitted_at, deadline, icp_number, reject_reason
          FROM filings
          WHERE isp_id = $1
            AND ($2::text IS NULL OR state = $2)
@@ -414,4 +416,163 @@ pub async fn use_code(
     .execute(conn)
     .await?;
     Ok(used.rows_affected() == 1)
+}
+
+/// Approves a filing awaiting review with the next ICP number of its province
+/// and year; `None` when it was not awaiting review.
+pub async fn approve(
+    conn: &mut PgConnection,
+    id: Uuid,
+    icp_number: impl Fn(i32) -> String,
+    year: i32,
+    operator: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<String>, sqlx::Error> {
+    let province: Option<String> = sqlx::query_scalar(
+        "SELECT province FROM filings WHERE id = $1 AND state = 'awaiting_review' FOR UPDATE",
+    )
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(province) = province else {
+        return Ok(None);
+    };
+    let serial: i32 = sqlx::query_scalar(
+        "INSERT INTO icp_sequences AS s (province, year, last) VALUES ($1, $2, 1)
+         ON CONFLICT (province, year) DO UPDATE SET last = s.last + 1 RETURNING last",
+    )
+    .bind(&province)
+    .bind(year)
+    .fetch_one(&mut *conn)
+    .await?;
+    let number = icp_number(serial);
+    sqlx::query(
+        "UPDATE filings SET state = 'approved', icp_number = $2, reviewed_by = $3, reviewed_at = $4
+         WHERE id = $1",
+    )
+    .bind(id)
+    .bind(&number)
+    .bind(operator)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    let detail = json!({ "state": "approved", "icp_number": number, "operator": operator });
+    super::events::record(conn, id, now, "state_changed", detail).await?;
+    super::webhooks::enqueue(conn, &[id], "filing.approved", now).await?;
+    Ok(Some(number))
+}
+
+/// Rejects a filing awaiting review; false when it was not awaiting review.
+pub async fn reject(
+    conn: &mut PgConnection,
+    id: Uuid,
+    reason: &str,
+    operator: &str,
+    now: DateTime<Utc>,
+) -> Result<bool, sqlx::Error> {
+    let rejected = sqlx::query(
+        "UPDATE filings SET state = 'rejected', reject_reason = $2, reviewed_by = $3, reviewed_at = $4
+         WHERE id = $1 AND state = 'awaiting_review'",
+    )
+    .bind(id)
+    .bind(reason)
+    .bind(operator)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    if rejected.rows_affected() == 0 {
+        return Ok(false);
+    }
+    let detail = json!({ "state": "rejected", "reason": reason, "operator": operator });
+    super::events::record(conn, id, now, "state_changed", detail).await?;
+    super::webhooks::enqueue(conn, &[id], "filing.rejected", now).await?;
+    Ok(true)
+}
+
+/// What operators filter the filings list by.
+#[derive(Debug, Default)]
+pub struct OpsFilter<'a> {
+    pub state: Option<&'a str>,
+    pub province: Option<&'a str>,
+    pub kind: Option<&'a str>,
+    /// Part of an ISP reference or of a domain, or a whole mobile number.
+    pub search: Option<&'a str>,
+    pub mobile: Option<&'a str>,
+    pub before: Option<i64>,
+    pub limit: i64,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct OpsListed {
+    pub seq: i64,
+    pub id: Uuid,
+    pub province: String,
+    pub kind: String,
+    pub isp_reference: String,
+    pub isp_name: String,
+    pub state: String,
+    pub submitted_at: DateTime<Utc>,
+}
+
+/// Every ISP's filings, newest first.
+pub async fn list_all(
+    conn: &mut PgConnection,
+    f: &OpsFilter<'_>,
+) -> Result<Vec<OpsListed>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT f.seq, f.id, f.province, f.kind, f.isp_reference, i.name AS isp_name, f.state,
+                f.submitted_at
+         FROM filings f JOIN isps i ON i.id = f.isp_id
+         WHERE ($1::text IS NULL OR f.state = $1)
+           AND ($2::text IS NULL OR f.province = $2)
+           AND ($3::text IS NULL OR f.kind = $3)
+           AND ($4::text IS NULL
+                OR strpos(lower(f.isp_reference), lower($4)) > 0
+                OR EXISTS (SELECT 1 FROM jsonb_array_elements(f.websites) w,
+                                         jsonb_array_elements_text(w -> 'domains') d
+                           WHERE strpos(d, lower($4)) > 0)
+                OR EXISTS (SELECT 1 FROM verifications v
+                           WHERE v.filing_id = f.id AND v.mobile = $5))
+           AND ($6::bigint IS NULL OR f.seq < $6)
+         ORDER BY f.seq DESC LIMIT $7",
+    )
+    .bind(f.state)
+    .bind(f.province)
+    .bind(f.kind)
+    .bind(f.search)
+    .bind(f.mobile)
+    .bind(f.before)
+    .bind(f.limit)
+    .fetch_all(conn)
+    .await
+}
+
+/// A verification as operators see it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct OpsVerification {
+    pub mobile: String,
+    pub person_name: String,
+    pub roles: Vec<String>,
+    pub state: String,
+    pub certificate_failures: i32,
+}
+
+pub async fn ops_verifications(
+    conn: &mut PgConnection,
+    id: Uuid,
+) -> Result<Vec<OpsVerification>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT mobile, person_name, roles, state, certificate_failures FROM verifications
+         WHERE filing_id = $1 ORDER BY position",
+    )
+    .bind(id)
+    .fetch_all(conn)
+    .await
+}
+
+pub async fn isp_name(conn: &mut PgConnection, isp_id: Uuid) -> Result<String, sqlx::Error> {
+    sqlx::query_scalar("SELECT name FROM isps WHERE id = $1")
+        .bind(isp_id)
+        .fetch_one(conn)
+        .await
 }

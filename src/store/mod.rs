@@ -8,6 +8,7 @@ pub mod filings;
 pub mod handsets;
 pub mod isps;
 pub mod noon;
+pub mod operators;
 pub mod throttle;
 pub mod webhooks;
 

@@ -8,6 +8,7 @@ mod hooks;
 mod i18n;
 mod json;
 mod openapi;
+mod ops;
 mod portal;
 mod twins;
 
@@ -69,7 +70,8 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(readyz))
         .merge(limited)
         .merge(api::routes())
-        .merge(openapi::routes());
+        .merge(openapi::routes())
+        .merge(ops::routes());
     if state.core.settings.test_hooks {
         app = app.merge(hooks::routes());
     }

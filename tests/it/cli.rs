@@ -28,3 +28,56 @@ fn a_bad_setting_is_named() {
     assert!(!refused.status.success());
     assert!(String::from_utf8_lossy(&refused.stderr).contains("--resend-time"));
 }
+
+#[tokio::test]
+async fn operators_are_added_reset_and_removed_from_the_command_line() {
+    use std::io::Write;
+    let url = crate::helpers::fresh_database().await;
+    let run = |args: &[&str], stdin: &str| {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_beian-sms"))
+            .args(args)
+            .args(["--database-url", &url])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("the binary runs");
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let added = run(
+        &["operator", "add", "Qian.Yu", "--password-stdin"],
+        "a long enough secret\n",
+    );
+    assert!(
+        added.status.success(),
+        "{}",
+        String::from_utf8_lossy(&added.stderr)
+    );
+    let again = run(
+        &["operator", "add", "qian.yu", "--password-stdin"],
+        "another long secret\n",
+    );
+    assert!(String::from_utf8_lossy(&again.stderr).contains("exists already"));
+    let short = run(
+        &["operator", "reset", "qian.yu", "--password-stdin"],
+        "short\n",
+    );
+    assert!(String::from_utf8_lossy(&short.stderr).contains("password"));
+    assert!(
+        run(
+            &["operator", "reset", "qian.yu", "--password-stdin"],
+            "a new long secret\n"
+        )
+        .status
+        .success()
+    );
+    assert!(run(&["operator", "remove", "qian.yu"], "").status.success());
+    let gone = run(&["operator", "remove", "qian.yu"], "");
+    assert!(String::from_utf8_lossy(&gone.stderr).contains("no operator named"));
+}

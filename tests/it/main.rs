@@ -4,6 +4,7 @@ mod cli;
 mod helpers;
 mod hooks;
 mod openapi;
+mod ops;
 mod portal;
 mod resend;
 mod schedule;

@@ -1,0 +1,336 @@
+//! The operator pages: sign-in, filings and their timelines, review.
+
+use reqwest::StatusCode;
+use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
+use serde_json::json;
+
+use crate::helpers::*;
+
+const PASSWORD: &str = "correct horse battery";
+
+fn hidden(html: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no {name} in the page"))
+        + marker.len();
+    html[start..].split('"').next().unwrap().to_string()
+}
+
+/// The `name=value` of a cookie the response sets, and its attributes.
+fn set_cookie(response: &reqwest::Response, name: &str) -> Option<(String, String)> {
+    response.headers().get_all(SET_COOKIE).iter().find_map(|v| {
+        let v = v.to_str().unwrap();
+        v.starts_with(&format!("{name}=")).then(|| {
+            let (pair, attributes) = v.split_once(';').unwrap_or((v, ""));
+            (pair.to_string(), attributes.to_string())
+        })
+    })
+}
+
+/// Signs in through the form; returns the session cookie, or the failed page.
+async fn sign_in(
+    app: &TestApp,
+    username: &str,
+    password: &str,
+) -> Result<String, (StatusCode, String)> {
+    let form = app.client.get(app.url("/ops/login")).send().await.unwrap();
+    let (login_cookie, _) = set_cookie(&form, "beian_ops_login").expect("a sign-in cookie");
+    let token = hidden(&form.text().await.unwrap(), "csrf_token");
+    let response = app
+        .client
+        .post(app.url("/ops/login"))
+        .header(COOKIE, login_cookie)
+        .form(&[
+            ("username", username),
+            ("password", password),
+            ("csrf_token", &token),
+        ])
+        .send()
+        .await
+        .unwrap();
+    match set_cookie(&response, "beian_ops") {
+        Some((session, _)) if response.status() == StatusCode::SEE_OTHER => Ok(session),
+        _ => Err((response.status(), response.text().await.unwrap())),
+    }
+}
+
+async fn operator(app: &TestApp) -> String {
+    beian_sms::flows::operators::add(&app.core, "Zhou.Min", PASSWORD)
+        .await
+        .unwrap();
+    sign_in(app, "zhou.min", PASSWORD).await.expect("signed in")
+}
+
+async fn page(app: &TestApp, session: &str, path: &str) -> (StatusCode, String) {
+    let response = app
+        .client
+        .get(app.url(path))
+        .header(COOKIE, session)
+        .send()
+        .await
+        .unwrap();
+    (response.status(), response.text().await.unwrap())
+}
+
+async fn post_form(
+    app: &TestApp,
+    session: &str,
+    path: &str,
+    form: &[(&str, &str)],
+) -> (StatusCode, String) {
+    let response = app
+        .client
+        .post(app.url(path))
+        .header(COOKIE, session)
+        .form(form)
+        .send()
+        .await
+        .unwrap();
+    (response.status(), response.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn pages_need_a_sign_in_and_a_wrong_one_says_nothing_about_which_part() {
+    let app = TestApp::spawn().await;
+    let anonymous = app
+        .client
+        .get(app.url("/ops/filings"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), StatusCode::SEE_OTHER);
+    assert_eq!(anonymous.headers()[LOCATION], "/ops/login");
+
+    beian_sms::flows::operators::add(&app.core, "zhou.min", PASSWORD)
+        .await
+        .unwrap();
+    let (status, wrong_password) = sign_in(&app, "zhou.min", "not the password")
+        .await
+        .unwrap_err();
+    let (same_status, unknown_name) = sign_in(&app, "nobody", "not the password")
+        .await
+        .unwrap_err();
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(same_status, status);
+    assert!(wrong_password.contains("data-outcome=\"sign_in_failed\""));
+    let comparable = |page: &str| page.replace(&hidden(page, "csrf_token"), "");
+    assert_eq!(
+        comparable(&wrong_password).replace("zhou.min", "nobody"),
+        comparable(&unknown_name)
+    );
+
+    let short = beian_sms::flows::operators::add(&app.core, "wu.lei", "short").await;
+    assert!(short.unwrap_err().to_string().contains("password"));
+}
+
+#[tokio::test]
+async fn the_session_cookie_is_http_only_strict_and_secure_behind_https() {
+    let app = TestApp::spawn().await;
+    beian_sms::flows::operators::add(&app.core, "zhou.min", PASSWORD)
+        .await
+        .unwrap();
+    let form = app
+        .client
+        .get(app.url("/ops/login"))
+        .header("x-forwarded-proto", "https")
+        .send()
+        .await
+        .unwrap();
+    let (login_cookie, _) = set_cookie(&form, "beian_ops_login").unwrap();
+    let token = hidden(&form.text().await.unwrap(), "csrf_token");
+    let response = app
+        .client
+        .post(app.url("/ops/login"))
+        .header(COOKIE, login_cookie)
+        .header("x-forwarded-proto", "https")
+        .form(&[
+            ("username", "zhou.min"),
+            ("password", PASSWORD),
+            ("csrf_token", token.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let (_, attributes) = set_cookie(&response, "beian_ops").unwrap();
+    for attribute in ["HttpOnly", "SameSite=Strict", "Secure"] {
+        assert!(attributes.contains(attribute), "{attributes}");
+    }
+    let forged = app
+        .client
+        .post(app.url("/ops/login"))
+        .form(&[
+            ("username", "zhou.min"),
+            ("password", PASSWORD),
+            ("csrf_token", "forged"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        set_cookie(&forged, "beian_ops").is_none(),
+        "no sign-in without the form's token"
+    );
+}
+
+#[tokio::test]
+async fn operators_find_filings_by_reference_domain_or_mobile() {
+    let app = TestApp::spawn().await;
+    let session = operator(&app).await;
+    let mut first = new_filing("gs", person(ZHANG), person(LI));
+    first["isp_reference"] = json!("ACME-7781");
+    first["websites"][0]["domains"] = json!(["tea-garden.cn"]);
+    let first = app.submit(&first).await;
+    let second = app.submit(&new_filing("tj", person(LI), person(LI))).await;
+
+    let (status, all) = page(&app, &session, "/ops/filings").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        all.contains(first["id"].as_str().unwrap()) && all.contains(second["id"].as_str().unwrap())
+    );
+    for query in [
+        "?q=acme-77",
+        "?q=tea-garden",
+        "?q=%2B86%20138-0013-8000",
+        "?province=gs",
+    ] {
+        let (_, found) = page(&app, &session, &format!("/ops/filings{query}")).await;
+        assert!(found.contains(first["id"].as_str().unwrap()), "{query}");
+        assert!(!found.contains(second["id"].as_str().unwrap()), "{query}");
+    }
+}
+
+#[tokio::test]
+async fn a_filing_page_shows_its_timeline_and_masks_mobiles_until_asked() {
+    let app = TestApp::spawn().await;
+    let session = operator(&app).await;
+    let filing = app
+        .submit(&new_filing("gs", person(ZHANG), person(LI)))
+        .await;
+    let id = filing["id"].as_str().unwrap();
+    let code = app.latest_code(ZHANG.2).await;
+    app.verify("gs", "00000X", ZHANG.2, &code).await;
+
+    let (_, masked) = page(&app, &session, &format!("/ops/filings/{id}")).await;
+    assert!(masked.contains("138****8000") && !masked.contains(ZHANG.2));
+    for kind in [
+        "submitted",
+        "sms_scheduled",
+        "sms_delivered",
+        "verify_attempt",
+    ] {
+        assert!(masked.contains(kind), "{kind} on the timeline");
+    }
+    assert!(!masked.contains(&code), "never the code");
+    assert!(!masked.contains(ZHANG.1), "never the certificate number");
+    let (_, revealed) = page(&app, &session, &format!("/ops/filings/{id}?reveal=1")).await;
+    assert!(revealed.contains(ZHANG.2));
+}
+
+#[tokio::test]
+async fn review_assigns_sequential_icp_numbers_or_rejects_with_a_reason() {
+    let app = TestApp::spawn().await;
+    let session = operator(&app).await;
+    let (_, listing) = page(&app, &session, "/ops/filings").await;
+    let csrf = hidden(&listing, "csrf_token");
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        let filing = app
+            .submit(&new_filing("bj", person(ZHANG), person(LI)))
+            .await;
+        assert_eq!(filing["state"], "awaiting_review");
+        ids.push(filing["id"].as_str().unwrap().to_string());
+    }
+    let pending = app
+        .submit(&new_filing("gs", person(ZHANG), person(LI)))
+        .await;
+
+    let year = beian_sms::clock::china_date(app.core.clock.now().await.unwrap())
+        .format("%Y")
+        .to_string();
+    for (i, id) in ids.iter().take(2).enumerate() {
+        let (status, shown) = post_form(
+            &app,
+            &session,
+            &format!("/ops/filings/{id}/approve"),
+            &[("csrf_token", &csrf)],
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        let number = format!("京ICP备{year}{:06}号", i + 1);
+        assert!(shown.contains(&number), "{number}");
+        let api = app.filing(id).await;
+        assert_eq!(api["state"], "approved");
+        assert_eq!(api["icp_number"], number.as_str());
+    }
+
+    let (status, _) = post_form(
+        &app,
+        &session,
+        &format!("/ops/filings/{}/reject", ids[2]),
+        &[("csrf_token", &csrf), ("reason", " ")],
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let (status, _) = post_form(
+        &app,
+        &session,
+        &format!("/ops/filings/{}/reject", ids[2]),
+        &[("csrf_token", &csrf), ("reason", "Domain not owned")],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let api = app.filing(&ids[2]).await;
+    assert_eq!(
+        (api["state"].as_str(), api["reject_reason"].as_str()),
+        (Some("rejected"), Some("Domain not owned"))
+    );
+
+    let pending_id = pending["id"].as_str().unwrap();
+    let (status, shown) = post_form(
+        &app,
+        &session,
+        &format!("/ops/filings/{pending_id}/approve"),
+        &[("csrf_token", &csrf)],
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert!(shown.contains("data-outcome=\"not_awaiting_review\""));
+    let (status, _) = post_form(
+        &app,
+        &session,
+        &format!("/ops/filings/{}/approve", ids[2]),
+        &[("csrf_token", "forged")],
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn signing_out_ends_the_session() {
+    let app = TestApp::spawn().await;
+    let session = operator(&app).await;
+    let (_, listing) = page(&app, &session, "/ops/filings").await;
+    let csrf = hidden(&listing, "csrf_token");
+    let response = app
+        .client
+        .post(app.url("/ops/logout"))
+        .header(COOKIE, &session)
+        .form(&[("csrf_token", csrf)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let after = app
+        .client
+        .get(app.url("/ops/filings"))
+        .header(COOKIE, &session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        after.status(),
+        StatusCode::SEE_OTHER,
+        "the old cookie signs nobody in"
+    );
+}
