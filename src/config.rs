@@ -63,7 +63,12 @@ pub struct DatabaseArgs {
     #[arg(long, global = true, env = "DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
     /// Where the private PostgreSQL cluster lives.
-    #[arg(long, global = true, env = "BEIAN_DATA_DIR", default_value = "./.beian-sms")]
+    #[arg(
+        long,
+        global = true,
+        env = "BEIAN_DATA_DIR",
+        default_value = "./.beian-sms"
+    )]
     pub data_dir: PathBuf,
 }
 

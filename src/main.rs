@@ -14,6 +14,9 @@ use beian_sms::embedded_pg::EmbeddedPostgres;
 use beian_sms::flows::{Core, operators};
 use beian_sms::{AppState, db, demo, jobs, router, serve};
 
+/// How long requests in flight may take to finish once shutdown begins.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
+
 #[tokio::main]
 async fn main() -> ExitCode {
     tracing_subscriber::fmt()
@@ -138,8 +141,24 @@ async fn serve_on(args: &ServeArgs, settings: Settings, url: &str) -> anyhow::Re
     let webhooks_task = tokio::spawn(jobs::send_webhooks(core.clone(), stopped.clone()));
     let jobs = tokio::spawn(jobs::run(core, stopped));
     tracing::info!(%address, "serving");
-    serve(listener, router(state), shutdown_signal()).await?;
-    tracing::info!("requests finished; stopping the background jobs");
+    // After the signal, requests in flight get a grace period; a client that
+    // never finishes its request does not keep the service up.
+    let (signalled, grace) = tokio::sync::oneshot::channel::<()>();
+    let server = serve(listener, router(state), async move {
+        shutdown_signal().await;
+        let _ = signalled.send(());
+    });
+    tokio::select! {
+        served = server => served?,
+        _ = async {
+            if grace.await.is_ok() {
+                tokio::time::sleep(SHUTDOWN_GRACE).await;
+            } else {
+                std::future::pending::<()>().await;
+            }
+        } => tracing::warn!("requests still open after the grace period; stopping anyway"),
+    }
+    tracing::info!("stopping the background jobs");
     let _ = stop_jobs.send(true);
     jobs.await?;
     listener_task.await?;

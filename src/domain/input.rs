@@ -71,9 +71,14 @@ fn bounded(raw: &str, max_chars: usize) -> Result<String, InputError> {
     Ok(value)
 }
 
-/// A free-text field: normalised, not empty, at most `max_chars` characters.
+/// A free-text field: normalised, not empty, at most `max_chars` characters,
+/// and free of control characters (PostgreSQL text cannot even hold NUL).
 pub fn text_field(raw: &str, max_chars: usize) -> Result<String, InputError> {
-    bounded(raw, max_chars)
+    let value = bounded(raw, max_chars)?;
+    if value.chars().any(char::is_control) {
+        return Err(InputError::Malformed("must not contain control characters"));
+    }
+    Ok(value)
 }
 
 fn is_upper_alphanumeric(s: &str) -> bool {
@@ -141,8 +146,11 @@ pub struct CertificateNumber(String);
 
 impl CertificateNumber {
     pub fn parse(raw: &str) -> Result<CertificateNumber, InputError> {
-        let value = bounded(raw, CERTIFICATE_MAX_CHARS)?.to_uppercase();
-        if value.chars().count() < CERTIFICATE_MIN_CHARS || !is_upper_alphanumeric(&value) {
+        // Checked before upper-casing: some letters (ß) upper-case into ASCII.
+        let value = bounded(raw, CERTIFICATE_MAX_CHARS)?;
+        let ascii = value.bytes().all(|b| b.is_ascii_alphanumeric());
+        let value = value.to_ascii_uppercase();
+        if !ascii || value.len() < CERTIFICATE_MIN_CHARS || !is_upper_alphanumeric(&value) {
             return Err(InputError::Malformed(
                 "must be 6 to 32 letters and digits, without spaces or hyphens",
             ));
@@ -180,8 +188,10 @@ pub struct CertificateTail(String);
 
 impl CertificateTail {
     pub fn parse(raw: &str) -> Result<CertificateTail, InputError> {
-        let value = bounded(raw, TAIL_CHARS)?.to_uppercase();
-        if value.len() != TAIL_CHARS || !is_upper_alphanumeric(&value) {
+        let value = bounded(raw, TAIL_CHARS)?;
+        let ascii = value.bytes().all(|b| b.is_ascii_alphanumeric());
+        let value = value.to_ascii_uppercase();
+        if !ascii || value.len() != TAIL_CHARS || !is_upper_alphanumeric(&value) {
             return Err(InputError::Malformed(
                 "must be the last 6 characters of the certificate number, letters and digits",
             ));
@@ -258,6 +268,20 @@ mod tests {
         assert_eq!(normalize("　１３８ "), "138");
         assert_eq!(normalize("\t ＡＢＣ\n"), "ABC");
         assert_eq!(normalize(""), "");
+    }
+
+    #[test]
+    fn letters_that_upper_case_into_ascii_are_not_certificate_characters() {
+        assert!(CertificateTail::parse("1234ß").is_err());
+        assert!(CertificateTail::parse("12345ı").is_err());
+        assert!(CertificateNumber::parse(&"ß".repeat(32)).is_err());
+    }
+
+    #[test]
+    fn text_fields_refuse_control_characters() {
+        assert!(text_field("Zhang\u{0}San", 20).is_err());
+        assert!(text_field("Zhang\u{7}San", 20).is_err());
+        assert!(text_field("Zhang San", 20).is_ok());
     }
 
     #[test]

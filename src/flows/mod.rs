@@ -3,6 +3,7 @@
 
 pub mod captcha;
 pub mod deliver;
+pub mod expire;
 pub mod handset;
 pub mod isp;
 pub mod issue;

@@ -11,7 +11,7 @@ use crate::clock::{china_date, china_midnight, latest_daily};
 use crate::domain::input::Mobile;
 use crate::domain::province;
 use crate::store::codes::CodeReason;
-use crate::store::{Job, events, lock_job, noon};
+use crate::store::{Job, events, filings, lock_job, noon};
 
 const BATCH: i64 = 2000;
 
@@ -26,7 +26,11 @@ pub async fn resend_due(core: &Core) -> Result<u64, IssueError> {
     loop {
         let mut tx = core.pool.begin().await?;
         lock_job(&mut tx, Job::NoonResend).await?;
-        let due = noon::claim_due(&mut tx, day, day_starts, now, BATCH).await?;
+        let candidates = noon::candidates(&mut tx, day, day_starts, now, BATCH).await?;
+        let filing_ids: Vec<_> = candidates.iter().map(|(_, f)| *f).collect();
+        filings::lock_many(&mut tx, &filing_ids).await?;
+        let verification_ids: Vec<_> = candidates.iter().map(|(v, _)| *v).collect();
+        let due = noon::claim(&mut tx, &verification_ids, day, day_starts, now).await?;
         let mobiles: Vec<Option<Mobile>> =
             due.iter().map(|d| Mobile::parse(&d.mobile).ok()).collect();
         let targets: Vec<CodeFor> = due
@@ -52,7 +56,7 @@ pub async fn resend_due(core: &Core) -> Result<u64, IssueError> {
         issue_codes(core, &mut tx, &targets, CodeReason::NoonResend, now, now).await?;
         tx.commit().await?;
         sent += targets.len() as u64;
-        if (due.len() as i64) < BATCH {
+        if (candidates.len() as i64) < BATCH {
             return Ok(sent);
         }
     }

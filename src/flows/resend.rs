@@ -2,6 +2,7 @@
 
 use serde::Serialize;
 use serde_json::json;
+use uuid::Uuid;
 
 use super::issue::{CodeFor, IssueError, issue_codes};
 use super::{Core, FieldError, captcha};
@@ -73,13 +74,21 @@ pub async fn resend(
 
     let now = core.clock.now().await?;
     let mut tx = core.pool.begin().await?;
-    let candidates = filings::pending_for_mobile(&mut tx, province.code, mobile.as_str()).await?;
+    let candidates: Vec<(Uuid, Uuid)> =
+        filings::pending_for_mobile(&mut tx, province.code, mobile.as_str())
+            .await?
+            .into_iter()
+            .filter(|(_, _, certificate_tail)| certificate_tail == tail.as_str())
+            .map(|(filing_id, verification_id, _)| (filing_id, verification_id))
+            .collect();
+    // Lock first, then look again: a verify or a return may have come in
+    // between, and a mobile verified meanwhile gets no new code.
+    let filing_ids: Vec<Uuid> = candidates.iter().map(|(f, _)| *f).collect();
+    let locked = filings::lock_many(&mut tx, &filing_ids).await?;
+    let verification_ids: Vec<Uuid> = candidates.iter().map(|(_, v)| *v).collect();
+    let waiting = filings::still_pending(&mut tx, &verification_ids).await?;
     let mut targets = Vec::new();
-    for (filing_id, verification_id, certificate_tail) in candidates {
-        if certificate_tail != tail.as_str() {
-            continue;
-        }
-        let filing = filings::lock(&mut tx, filing_id).await?;
+    for (filing_id, filing) in locked {
         if filing.state != filings::AWAITING_VERIFICATION {
             continue;
         }
@@ -87,7 +96,12 @@ pub async fn resend(
             filings::return_to_isp(&mut tx, filing_id, "verification_expired", now).await?;
             continue;
         }
-        targets.push((filing_id, verification_id, filing.deadline));
+        for (_, verification_id) in candidates
+            .iter()
+            .filter(|(f, v)| *f == filing_id && waiting.contains(v))
+        {
+            targets.push((filing_id, *verification_id, filing.deadline));
+        }
     }
     if targets.is_empty() {
         tx.commit().await?;

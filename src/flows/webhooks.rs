@@ -14,6 +14,7 @@ use super::{Core, view};
 use crate::store::webhooks::{self, Claimed, Next, Try};
 
 pub const SIGNATURE_HEADER: &str = "X-Beian-Signature";
+pub const EVENT_HEADER: &str = "X-Beian-Event";
 /// Deliveries tried at once.
 const BATCH: i64 = 50;
 /// How long a receiver has to answer one try.
@@ -58,6 +59,8 @@ pub async fn deliver_due(core: &Core, client: &reqwest::Client) -> Result<usize,
     Ok(tried)
 }
 
+/// One try of one delivery. No database connection is held while the
+/// receiver takes its time, so slow receivers cannot starve the requests.
 async fn try_once(
     core: Core,
     client: reqwest::Client,
@@ -81,8 +84,10 @@ async fn try_once(
             body
         }
     };
+    drop(conn);
     let now = core.clock.now().await?;
     let (Some(url), Some(secret)) = (delivery.url, delivery.secret) else {
+        let mut conn = core.pool.acquire().await?;
         let error = "the ISP has no webhook URL any more";
         let t = Try {
             delivery_id: delivery.id,
@@ -102,7 +107,7 @@ async fn try_once(
         .timeout(TIMEOUT)
         .header(reqwest::header::CONTENT_TYPE, "application/json")
         .header(SIGNATURE_HEADER, signature(&secret, t, &body))
-        .header("X-Beian-Event", &delivery.event_type)
+        .header(EVENT_HEADER, &delivery.event_type)
         .body(body)
         .send()
         .await;
@@ -133,6 +138,7 @@ async fn try_once(
         duration_ms,
         outcome,
     };
+    let mut conn = core.pool.acquire().await?;
     webhooks::record_try(&mut conn, t).await
 }
 

@@ -22,15 +22,20 @@ impl CodeReason {
     }
 }
 
-/// Ends the live codes of these verifications, because new ones replace them.
+/// Ends the live codes of these verifications, because new ones replace
+/// them, and cancels their SMS that were not sent yet.
 pub async fn replace_live(
     conn: &mut PgConnection,
     verification_ids: &[Uuid],
     now: DateTime<Utc>,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "UPDATE codes SET state = 'replaced', ended_at = $2
-         WHERE verification_id = ANY($1) AND state = 'live'",
+        "WITH replaced AS (
+             UPDATE codes SET state = 'replaced', ended_at = $2
+             WHERE verification_id = ANY($1) AND state = 'live'
+             RETURNING id)
+         UPDATE sms SET state = 'cancelled', state_reason = 'a newer code replaced it before it was sent'
+         WHERE code_id IN (SELECT id FROM replaced) AND state = 'scheduled'",
     )
     .bind(verification_ids)
     .bind(now)

@@ -145,6 +145,47 @@ pub async fn lock(conn: &mut PgConnection, id: Uuid) -> Result<Locked, sqlx::Err
         .await
 }
 
+/// Locks several filings, always in the order of their ids, so that two
+/// transactions locking overlapping sets cannot deadlock; returns them in
+/// that order.
+pub async fn lock_many(
+    conn: &mut PgConnection,
+    ids: &[Uuid],
+) -> Result<Vec<(Uuid, Locked)>, sqlx::Error> {
+    let rows: Vec<(Uuid, String, Option<String>, DateTime<Utc>)> = sqlx::query_as(
+        "SELECT id, state, return_reason, deadline FROM filings WHERE id = ANY($1)
+         ORDER BY id FOR UPDATE",
+    )
+    .bind(ids)
+    .fetch_all(conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, state, return_reason, deadline)| {
+            (
+                id,
+                Locked {
+                    state,
+                    return_reason,
+                    deadline,
+                },
+            )
+        })
+        .collect())
+}
+
+/// Those of these verifications that still wait, read after their filings
+/// were locked (a request that verified one meanwhile has committed by then).
+pub async fn still_pending(
+    conn: &mut PgConnection,
+    verification_ids: &[Uuid],
+) -> Result<Vec<Uuid>, sqlx::Error> {
+    sqlx::query_scalar("SELECT id FROM verifications WHERE id = ANY($1) AND state = 'pending'")
+        .bind(verification_ids)
+        .fetch_all(conn)
+        .await
+}
+
 /// Moves the filing to review when it awaits verification and no mobile is
 /// left unverified. True when it moved.
 pub async fn to_review_if_verified(
@@ -190,7 +231,11 @@ pub async fn return_to_isp(
          ended AS (
              UPDATE codes c SET state = 'ended', ended_at = $3
              FROM verifications v, returned r
-             WHERE c.verification_id = v.id AND v.filing_id = r.id AND c.state = 'live')
+             WHERE c.verification_id = v.id AND v.filing_id = r.id AND c.state = 'live'),
+         cancelled AS (
+             UPDATE sms s SET state = 'cancelled',
+                              state_reason = 'the filing was returned before it was sent'
+             FROM returned r WHERE s.filing_id = r.id AND s.state = 'scheduled')
          INSERT INTO events (filing_id, at, kind, detail)
          SELECT id, $3, 'state_changed', jsonb_build_object('state', 'returned', 'reason', $2::text)
          FROM returned
@@ -216,15 +261,25 @@ pub async fn return_expired(
         "WITH due AS (
              SELECT id FROM filings
              WHERE state = 'awaiting_verification' AND deadline <= $1
-             ORDER BY deadline LIMIT $2
-             FOR UPDATE),
+             ORDER BY deadline LIMIT $2),
+         -- Locked in id order, as every multi-filing lock is, and checked
+         -- again once locked.
+         locked AS (
+             SELECT f.id FROM filings f JOIN due USING (id)
+             WHERE f.state = 'awaiting_verification' AND f.deadline <= $1
+             ORDER BY f.id
+             FOR UPDATE OF f),
          returned AS (
              UPDATE filings f SET state = 'returned', return_reason = 'verification_expired'
-             FROM due WHERE f.id = due.id RETURNING f.id),
+             FROM locked WHERE f.id = locked.id RETURNING f.id),
          ended AS (
              UPDATE codes c SET state = 'ended', ended_at = $1
              FROM verifications v, returned r
-             WHERE c.verification_id = v.id AND v.filing_id = r.id AND c.state = 'live')
+             WHERE c.verification_id = v.id AND v.filing_id = r.id AND c.state = 'live'),
+         cancelled AS (
+             UPDATE sms s SET state = 'cancelled',
+                              state_reason = 'the filing was returned before it was sent'
+             FROM returned r WHERE s.filing_id = r.id AND s.state = 'scheduled')
          INSERT INTO events (filing_id, at, kind, detail)
          SELECT id, $1, 'state_changed',
                 jsonb_build_object('state', 'returned', 'reason', 'verification_expired')

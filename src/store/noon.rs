@@ -13,42 +13,62 @@ pub struct Due {
     pub deadline: DateTime<Utc>,
 }
 
-/// Claims the resend of `day` for up to `batch` mobiles still waiting in a
-/// filing submitted before `day_starts`, and returns them; their filings are
-/// locked until the transaction ends, and the claim (a row per mobile and day)
-/// keeps any later run from sending them the same day's resend again.
-pub async fn claim_due(
+/// Up to `batch` mobiles still waiting in a filing submitted before
+/// `day_starts` that have not had the resend of `day`, as (verification,
+/// filing) ids, oldest filing first. Nothing is locked yet.
+pub async fn candidates(
     conn: &mut PgConnection,
     day: NaiveDate,
     day_starts: DateTime<Utc>,
     now: DateTime<Utc>,
     batch: i64,
-) -> Result<Vec<Due>, sqlx::Error> {
+) -> Result<Vec<(Uuid, Uuid)>, sqlx::Error> {
     sqlx::query_as(
-        "WITH due AS (
-             SELECT v.id AS verification_id, f.id AS filing_id, v.mobile, f.province, f.deadline,
-                    f.seq, v.position
-             FROM verifications v JOIN filings f ON f.id = v.filing_id
-             WHERE f.state = 'awaiting_verification' AND v.state = 'pending'
-               AND f.submitted_at < $2 AND f.deadline > $3
-               AND NOT EXISTS (SELECT 1 FROM noon_resends n
-                               WHERE n.verification_id = v.id AND n.china_day = $1)
-             ORDER BY f.seq, v.position
-             LIMIT $4
-             FOR UPDATE OF f),
-         claimed AS (
-             INSERT INTO noon_resends (verification_id, china_day)
-             SELECT verification_id, $1 FROM due
-             ON CONFLICT DO NOTHING
-             RETURNING verification_id)
-         SELECT due.verification_id, due.filing_id, due.mobile, due.province, due.deadline
-         FROM due JOIN claimed USING (verification_id)
-         ORDER BY due.seq, due.position",
+        "SELECT v.id, f.id
+         FROM verifications v JOIN filings f ON f.id = v.filing_id
+         WHERE f.state = 'awaiting_verification' AND v.state = 'pending'
+           AND f.submitted_at < $2 AND f.deadline > $3
+           AND NOT EXISTS (SELECT 1 FROM noon_resends n
+                           WHERE n.verification_id = v.id AND n.china_day = $1)
+         ORDER BY f.seq, v.position
+         LIMIT $4",
     )
     .bind(day)
     .bind(day_starts)
     .bind(now)
     .bind(batch)
+    .fetch_all(conn)
+    .await
+}
+
+/// Claims the resend of `day` for those candidates that still qualify, read
+/// after their filings were locked, and returns them; the claim (a row per
+/// mobile and day) keeps any later run from sending the same day's resend
+/// again.
+pub async fn claim(
+    conn: &mut PgConnection,
+    verification_ids: &[Uuid],
+    day: NaiveDate,
+    day_starts: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<Vec<Due>, sqlx::Error> {
+    sqlx::query_as(
+        "WITH claimed AS (
+             INSERT INTO noon_resends (verification_id, china_day)
+             SELECT v.id, $2 FROM verifications v JOIN filings f ON f.id = v.filing_id
+             WHERE v.id = ANY($1) AND v.state = 'pending'
+               AND f.state = 'awaiting_verification' AND f.submitted_at < $3 AND f.deadline > $4
+             ON CONFLICT DO NOTHING
+             RETURNING verification_id)
+         SELECT v.id AS verification_id, f.id AS filing_id, v.mobile, f.province, f.deadline
+         FROM claimed JOIN verifications v ON v.id = claimed.verification_id
+         JOIN filings f ON f.id = v.filing_id
+         ORDER BY f.seq, v.position",
+    )
+    .bind(verification_ids)
+    .bind(day)
+    .bind(day_starts)
+    .bind(now)
     .fetch_all(conn)
     .await
 }

@@ -53,7 +53,9 @@ impl FromRequestParts<AppState> for Authenticated {
             .headers
             .get(AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
+            .and_then(|v| v.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, key)| key)
             .map(str::trim)
             .filter(|k| !k.is_empty())
             .ok_or_else(unauthorized)?;
@@ -67,6 +69,7 @@ impl FromRequestParts<AppState> for Authenticated {
 
 /// The filing with its verifications and timeline, if it is this ISP's.
 async fn load(state: &AppState, isp: &Isp, id: Uuid) -> Result<FilingView, ApiError> {
+    crate::flows::expire::if_due(&state.core, id).await?;
     let mut conn = state.core.pool.acquire().await?;
     match view::filing(&mut conn, id, true).await? {
         Some((owner, filing)) if owner == isp.id => Ok(filing),

@@ -30,6 +30,27 @@ pub fn routes() -> Router<AppState> {
         .route("/api/test/clock", get(read_clock).post(move_clock))
         .route("/api/test/reset", post(reset))
         .route("/api/test/isps", post(create_isp))
+        .route_layer(axum::middleware::from_fn(refuse_webhook_posts))
+}
+
+/// A webhook URL may point anywhere, the emulator itself included: its own
+/// posts never reach the hooks, or any ISP could reset the emulator.
+async fn refuse_webhook_posts(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if request
+        .headers()
+        .contains_key(crate::flows::webhooks::EVENT_HEADER)
+    {
+        let refused = ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "webhook posts cannot call the test hooks",
+        );
+        return refused.into_response();
+    }
+    next.run(request).await
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -200,21 +221,29 @@ async fn move_clock(
         ));
     }
     let current = clock.now().await?;
+    // Far enough for any test, near enough that every date stays printable.
+    let limit = chrono::NaiveDate::from_ymd_opt(9000, 1, 1)
+        .expect("a date")
+        .and_time(chrono::NaiveTime::MIN)
+        .and_utc();
     let moved = match (body.value.advance_seconds, body.value.set) {
-        (Some(seconds), None) if (0..=10 * 365 * 86_400).contains(&seconds) => {
+        (Some(seconds), None)
+            if (0..=10 * 365 * 86_400).contains(&seconds)
+                && current + chrono::Duration::seconds(seconds) < limit =>
+        {
             clock.advance(seconds).await?
         }
         (Some(_), None) => {
             return Err(ApiError::invalid(vec![FieldError::new(
                 "advance_seconds",
-                "must be between 0 and ten years of seconds; the clock never goes back",
+                "must be between 0 and ten years of seconds, and keep the clock before the year 9000; the clock never goes back",
             )]));
         }
-        (None, Some(to)) if to >= current => clock.set(to).await?,
+        (None, Some(to)) if to >= current && to < limit => clock.set(to).await?,
         (None, Some(_)) => {
             return Err(ApiError::invalid(vec![FieldError::new(
                 "set",
-                "must not be earlier than the clock's time",
+                "must not be earlier than the clock's time, nor past the year 9000",
             )]));
         }
         _ => {

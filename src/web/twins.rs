@@ -45,13 +45,31 @@ async fn create_captcha(State(state): State<AppState>) -> Result<Response, ApiEr
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }
 
-/// A twin request: the province, then the form's fields.
-#[derive(Deserialize, utoipa::ToSchema)]
+/// A twin request: the province, then the form's fields. This only
+/// describes the body for the OpenAPI document; `twin` reads it.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
 pub struct Twin<T> {
     /// A pilot province's code, such as `gs`.
     pub province: Option<String>,
     #[serde(flatten)]
     pub form: T,
+}
+
+/// Splits a twin request into its province and its form. The form is read
+/// on its own, not through `#[serde(flatten)]`, so that a field of the wrong
+/// type is named by its path.
+fn twin<T: serde::de::DeserializeOwned>(
+    state: &AppState,
+    body: serde_json::Value,
+) -> Result<(&'static Province, T), ApiError> {
+    #[derive(Deserialize)]
+    struct ProvinceOnly {
+        province: Option<String>,
+    }
+    let named: ProvinceOnly = super::json::from_value(body.clone())?;
+    let province = pilot(state, named.province.as_deref())?;
+    Ok((province, super::json::from_value(body)?))
 }
 
 /// The pilot province a twin request names.
@@ -74,10 +92,10 @@ fn pilot(state: &AppState, code: Option<&str>) -> Result<&'static Province, ApiE
               (status = 429, description = "over the per-address limit")))]
 async fn verify_json(
     State(state): State<AppState>,
-    body: JsonBody<Twin<VerifyInput>>,
+    body: JsonBody<serde_json::Value>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let province = pilot(&state, body.value.province.as_deref())?;
-    let outcome = verify(&state.core, province, &body.value.form).await?;
+    let (province, form) = twin::<VerifyInput>(&state, body.value)?;
+    let outcome = verify(&state.core, province, &form).await?;
     Ok(Json(
         serde_json::to_value(outcome).expect("outcomes serialise"),
     ))
@@ -90,10 +108,10 @@ async fn verify_json(
               (status = 429, description = "over the per-address limit")))]
 async fn resend_json(
     State(state): State<AppState>,
-    body: JsonBody<Twin<ResendInput>>,
+    body: JsonBody<serde_json::Value>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let province = pilot(&state, body.value.province.as_deref())?;
-    let outcome = resend(&state.core, province, &body.value.form)
+    let (province, form) = twin::<ResendInput>(&state, body.value)?;
+    let outcome = resend(&state.core, province, &form)
         .await
         .map_err(ApiError::internal)?;
     Ok(Json(

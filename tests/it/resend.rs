@@ -97,3 +97,54 @@ async fn resends_have_a_cooldown_and_a_daily_cap() {
     assert_eq!(app.resend("gs", LI.2, tail(LI.1)).await["outcome"], "sent");
     assert_eq!(app.inbox(ZHANG.2).await.len(), 6);
 }
+
+#[tokio::test]
+async fn a_resend_before_the_first_sms_goes_out_cancels_it() {
+    let app = TestApp::spawn_with(Options {
+        settings: beian_sms::config::Settings {
+            sms_delay: chrono::Duration::seconds(300),
+            ..Options::default().settings
+        },
+        ..Options::default()
+    })
+    .await;
+    app.submit(&new_filing("gs", person(ZHANG), person(LI)))
+        .await;
+    app.advance(61).await;
+    assert_eq!(
+        app.resend("gs", ZHANG.2, tail(ZHANG.1)).await["outcome"],
+        "sent"
+    );
+    app.advance(300).await;
+    let inbox = app.inbox(ZHANG.2).await;
+    assert_eq!(inbox.len(), 1, "only the new code arrives");
+    let code = inbox[0]["code"].as_str().unwrap();
+    assert_eq!(
+        app.verify("gs", tail(ZHANG.1), ZHANG.2, code).await["outcome"],
+        "verified"
+    );
+    let cancelled: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM sms WHERE mobile = $1 AND state = 'cancelled'")
+            .bind(ZHANG.2)
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(cancelled, 1);
+}
+
+#[tokio::test]
+async fn a_verified_mobile_cannot_ask_for_a_new_code() {
+    let app = TestApp::spawn().await;
+    app.submit(&new_filing("gs", person(ZHANG), person(LI)))
+        .await;
+    let code = app.latest_code(ZHANG.2).await;
+    assert_eq!(
+        app.verify("gs", tail(ZHANG.1), ZHANG.2, &code).await["outcome"],
+        "verified"
+    );
+    assert_eq!(
+        app.resend("gs", ZHANG.2, tail(ZHANG.1)).await["outcome"],
+        "not_found"
+    );
+    assert_eq!(app.inbox(ZHANG.2).await.len(), 1);
+}

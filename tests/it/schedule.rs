@@ -190,3 +190,19 @@ async fn no_resend_resets_the_certificate_count() {
         "certificate_attempts_exceeded"
     );
 }
+
+#[tokio::test]
+async fn a_verified_mobile_gets_no_noon_resend() {
+    let app = TestApp::spawn().await;
+    set_clock(&app, china_time_ahead(&app, 1, 10, 0).await).await;
+    app.submit(&new_filing("gs", person(ZHANG), person(LI)))
+        .await;
+    let code = app.latest_code(ZHANG.2).await;
+    assert_eq!(
+        app.verify("gs", tail(ZHANG.1), ZHANG.2, &code).await["outcome"],
+        "verified"
+    );
+    app.advance(26 * 3600).await;
+    assert_eq!(app.inbox(ZHANG.2).await.len(), 1, "verified: no new code");
+    assert_eq!(app.inbox(LI.2).await.len(), 2, "still waiting: a new code");
+}

@@ -515,3 +515,29 @@ async fn an_sms_to_a_number_no_carrier_serves_is_recorded_as_undeliverable() {
         .unwrap();
     assert_eq!(state, "undeliverable");
 }
+
+#[tokio::test]
+async fn control_characters_and_huge_bodies_are_refused_by_name() {
+    let app = TestApp::spawn().await;
+    let mut filing = new_filing("gs", person(ZHANG), person(LI));
+    filing["subject"]["responsible_person"]["name"] = json!("Zhang\u{0}Wei");
+    let (status, body) = app.submit_raw(&filing).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(body["error"]["field"], "subject.responsible_person.name");
+
+    let huge = "x".repeat(3 * 1024 * 1024);
+    let response = app
+        .client
+        .post(app.url("/api/v1/filings"))
+        .header("authorization", format!("bearer {}", app.isp_key))
+        .header("content-type", "application/json")
+        .body(huge)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.status(),
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "a lower-case bearer scheme is accepted too"
+    );
+}

@@ -349,3 +349,36 @@ async fn futures_join(app: &TestApp, path: &str, bodies: Vec<Value>) -> Vec<Valu
     }
     outcomes
 }
+
+#[tokio::test]
+async fn at_the_deadline_itself_the_code_no_longer_works() {
+    let app = TestApp::spawn().await;
+    let id = filed(&app).await;
+    let code = app.latest_code(ZHANG.2).await;
+    sqlx::query("UPDATE virtual_clock SET now = now + interval '48 hours'")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        app.filing(&id).await["state"],
+        "returned",
+        "reading the filing enforces the deadline too"
+    );
+    let late = app.verify("gs", tail(ZHANG.1), ZHANG.2, &code).await;
+    assert_eq!(late["outcome"], "failed_returned");
+}
+
+#[tokio::test]
+async fn a_twin_field_of_the_wrong_type_is_named() {
+    let app = TestApp::spawn().await;
+    let response = app
+        .client
+        .post(app.url("/api/v1/verifications"))
+        .json(&json!({ "province": "gs", "code": 123456 }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), reqwest::StatusCode::UNPROCESSABLE_ENTITY);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["field"], "code");
+}

@@ -250,3 +250,25 @@ async fn an_isp_sets_its_receiver_through_the_api() {
         .unwrap();
     assert_eq!(removed["secret"], Value::Null);
 }
+
+#[tokio::test]
+async fn a_webhook_cannot_call_the_test_hooks() {
+    let mut app = TestApp::spawn().await;
+    let own_reset = app.url("/api/test/reset");
+    with_receiver(&mut app, &own_reset).await;
+    app.submit(&new_filing("bj", person(ZHANG), person(LI)))
+        .await;
+    eventually("the refused try", || async {
+        let tries = deliveries(&app).await;
+        tries
+            .first()
+            .is_some_and(|d| d["attempts"].as_array().is_some_and(|a| !a.is_empty()))
+    })
+    .await;
+    assert_eq!(deliveries(&app).await[0]["attempts"][0]["status"], 403);
+    let filings: i64 = sqlx::query_scalar("SELECT count(*) FROM filings")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(filings, 1, "nothing was reset");
+}

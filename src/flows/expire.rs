@@ -1,0 +1,31 @@
+//! The deadline, enforced when a filing is read as well as by the sweep.
+
+use uuid::Uuid;
+
+use super::Core;
+use crate::store::filings;
+
+/// Returns the filing to its ISP now if its deadline has passed and the sweep
+/// has not come by yet, so that no reader sees it still awaiting verification.
+pub async fn if_due(core: &Core, filing_id: Uuid) -> Result<(), sqlx::Error> {
+    let now = core.clock.now().await?;
+    let mut tx = core.pool.begin().await?;
+    let due: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM filings
+                        WHERE id = $1 AND state = 'awaiting_verification' AND deadline <= $2)",
+    )
+    .bind(filing_id)
+    .bind(now)
+    .fetch_one(&mut *tx)
+    .await?;
+    if !due {
+        return Ok(());
+    }
+    filings::lock(&mut tx, filing_id).await?;
+    let returned = filings::return_to_isp(&mut tx, filing_id, "verification_expired", now).await?;
+    tx.commit().await?;
+    if returned {
+        core.announce().await;
+    }
+    Ok(())
+}
