@@ -35,7 +35,7 @@ pub async fn replace_live(
              WHERE verification_id = ANY($1) AND state = 'live'
              RETURNING id)
          UPDATE sms SET state = 'cancelled', state_reason = 'a newer code replaced it before it was sent'
-         WHERE code_id IN (SELECT id FROM replaced) AND state = 'scheduled'",
+         WHERE code_id IN (SELECT id FROM replaced) AND state = 'scheduled' AND due_at > $2",
     )
     .bind(verification_ids)
     .bind(now)

@@ -235,7 +235,7 @@ pub async fn return_to_isp(
          cancelled AS (
              UPDATE sms s SET state = 'cancelled',
                               state_reason = 'the filing was returned before it was sent'
-             FROM returned r WHERE s.filing_id = r.id AND s.state = 'scheduled')
+             FROM returned r WHERE s.filing_id = r.id AND s.state = 'scheduled' AND s.due_at > $3)
          INSERT INTO events (filing_id, at, kind, detail)
          SELECT id, $3, 'state_changed', jsonb_build_object('state', 'returned', 'reason', $2::text)
          FROM returned
@@ -279,7 +279,7 @@ pub async fn return_expired(
          cancelled AS (
              UPDATE sms s SET state = 'cancelled',
                               state_reason = 'the filing was returned before it was sent'
-             FROM returned r WHERE s.filing_id = r.id AND s.state = 'scheduled')
+             FROM returned r WHERE s.filing_id = r.id AND s.state = 'scheduled' AND s.due_at > $1)
          INSERT INTO events (filing_id, at, kind, detail)
          SELECT id, $1, 'state_changed',
                 jsonb_build_object('state', 'returned', 'reason', 'verification_expired')

@@ -64,3 +64,23 @@ pub async fn set_webhook(
     .fetch_one(conn)
     .await
 }
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Listed {
+    pub id: Uuid,
+    pub name: String,
+    pub webhook_url: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub filings: i64,
+}
+
+/// Every ISP, newest first, with how many filings it submitted.
+pub async fn list(conn: &mut PgConnection) -> Result<Vec<Listed>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT i.id, i.name, i.webhook_url, i.created_at,
+                (SELECT count(*) FROM filings f WHERE f.isp_id = i.id) AS filings
+         FROM isps i ORDER BY i.created_at DESC, i.name",
+    )
+    .fetch_all(conn)
+    .await
+}

@@ -9,6 +9,7 @@ pub mod handsets;
 pub mod isps;
 pub mod noon;
 pub mod operators;
+pub mod sms;
 pub mod throttle;
 pub mod webhooks;
 

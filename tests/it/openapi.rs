@@ -9,10 +9,21 @@ use crate::helpers::*;
 
 /// Every `/api/…` path given to `.route(` in the web layer's source.
 fn routed_api_paths() -> BTreeSet<String> {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/web");
+    let mut folders = vec![std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/web")];
+    let mut files = Vec::new();
+    while let Some(folder) = folders.pop() {
+        for entry in std::fs::read_dir(folder).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                folders.push(path)
+            } else {
+                files.push(path)
+            }
+        }
+    }
     let mut paths = BTreeSet::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let source = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+    for file in files {
+        let source = std::fs::read_to_string(file).unwrap();
         for piece in source.split(".route(").skip(1) {
             let literal = piece.trim_start().trim_start_matches('"');
             let path = literal.split('"').next().unwrap();

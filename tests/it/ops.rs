@@ -334,3 +334,104 @@ async fn signing_out_ends_the_session() {
         "the old cookie signs nobody in"
     );
 }
+
+#[tokio::test]
+async fn the_sms_log_and_a_handset_show_every_message_and_switch_its_state() {
+    let app = TestApp::spawn().await;
+    let session = operator(&app).await;
+    app.submit(&new_filing("gs", person(ZHANG), person(LI)))
+        .await;
+    app.inbox(ZHANG.2).await;
+    assert_eq!(
+        app.resend("gs", ZHANG.2, tail(ZHANG.1)).await["outcome"],
+        "sent"
+    );
+
+    let (status, log) = page(&app, &session, "/ops/sms").await;
+    assert_eq!(status, StatusCode::OK);
+    for shown in [
+        "106575000130",
+        "106598051001",
+        "China Mobile",
+        "manual resend",
+        "first",
+        "delivered",
+    ] {
+        assert!(log.contains(shown), "{shown} in the log");
+    }
+    let (_, only_li) = page(&app, &session, &format!("/ops/sms?mobile={}", LI.2)).await;
+    assert!(only_li.contains("133****3000") && !only_li.contains("138****8000"));
+
+    // Reading the inbox through the hook delivers what is due, as the job would.
+    let code = app.latest_code(ZHANG.2).await;
+    let (_, handset) = page(&app, &session, &format!("/ops/handsets/{}", ZHANG.2)).await;
+    assert!(
+        handset.contains(&code),
+        "the phone shows the SMS as received"
+    );
+    let csrf = hidden(&handset, "csrf_token");
+    let path = format!("/ops/handsets/{}/state", ZHANG.2);
+    let (status, switched) = post_form(
+        &app,
+        &session,
+        &path,
+        &[("state", "no_signal"), ("csrf_token", &csrf)],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(switched.contains("data-state=\"no_signal\""));
+    let (status, _) = post_form(
+        &app,
+        &session,
+        &path,
+        &[("state", "asleep"), ("csrf_token", &csrf)],
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+#[tokio::test]
+async fn operators_add_an_isp_whose_key_works_once_shown() {
+    let app = TestApp::spawn().await;
+    let session = operator(&app).await;
+    let (_, isps) = page(&app, &session, "/ops/isps").await;
+    let csrf = hidden(&isps, "csrf_token");
+    let (status, _) = post_form(
+        &app,
+        &session,
+        "/ops/isps",
+        &[
+            ("name", "Acme ISP"),
+            ("webhook_url", "ftp://x"),
+            ("csrf_token", &csrf),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let (status, made) = post_form(
+        &app,
+        &session,
+        "/ops/isps",
+        &[
+            ("name", "Acme ISP"),
+            ("webhook_url", ""),
+            ("csrf_token", &csrf),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let marker = "data-api-key>";
+    let start = made.find(marker).expect("the key is shown") + marker.len();
+    let key = made[start..].split('<').next().unwrap();
+    let listed = app
+        .client
+        .get(app.url("/api/v1/filings"))
+        .bearer_auth(key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(listed.status(), StatusCode::OK);
+    let (_, again) = page(&app, &session, "/ops/isps").await;
+    assert!(!again.contains(key), "the key is shown only once");
+    assert!(again.contains("Acme ISP"));
+}
