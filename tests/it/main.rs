@@ -1,5 +1,6 @@
 //! The service's tests over real HTTP against a real PostgreSQL.
 
+mod browser;
 mod cli;
 mod helpers;
 mod hooks;
