@@ -17,3 +17,6 @@ pub mod store;
 pub mod web;
 
 pub use web::{AppState, router, serve};
+
+// The page catalogue, `locales/app.yml`, built into the binary.
+rust_i18n::i18n!("locales");

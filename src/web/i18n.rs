@@ -1,10 +1,22 @@
-//! The portal's two languages. Every word a page shows comes from one of the
-//! two catalogues below, picked by `?lang=`, then the `lang` cookie, then
-//! `Accept-Language`.
+//! The two languages of the portal and the operator pages. Every word a page
+//! shows comes from the catalogue `locales/app.yml`, read by `rust-i18n` when
+//! the crate is built; the language is picked by `?lang=`, then the `lang`
+//! cookie, then `Accept-Language`, and is Chinese when none of them says.
+//!
+//! Pages read their words from [`Texts`], a struct with one field per
+//! catalogue entry, so a template that names a missing entry does not build;
+//! stored values (states, kinds, carriers, timeline events) are named through
+//! [`Lang::label`].
+
+use std::borrow::Cow;
+use std::sync::LazyLock;
 
 use axum::extract::FromRequestParts;
-use axum::http::header::{ACCEPT_LANGUAGE, COOKIE};
+use axum::http::HeaderValue;
+use axum::http::header::{ACCEPT_LANGUAGE, COOKIE, SET_COOKIE};
 use axum::http::request::Parts;
+use axum::response::{IntoResponse, Response};
+use rust_i18n::t;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Lang {
@@ -20,10 +32,54 @@ impl Lang {
         }
     }
 
+    /// The catalogue's name for the language.
+    fn locale(self) -> &'static str {
+        self.code()
+    }
+
+    /// The one to offer on the switch.
+    pub fn other(self) -> Lang {
+        match self {
+            Lang::Zh => Lang::En,
+            Lang::En => Lang::Zh,
+        }
+    }
+
+    /// What `?lang=` and the cookie say for this language.
+    pub fn short(self) -> &'static str {
+        match self {
+            Lang::Zh => "zh",
+            Lang::En => "en",
+        }
+    }
+
     pub fn texts(self) -> &'static Texts {
+        static ZH: LazyLock<Texts> = LazyLock::new(|| Texts::load(Lang::Zh.locale()));
+        static EN: LazyLock<Texts> = LazyLock::new(|| Texts::load(Lang::En.locale()));
         match self {
             Lang::Zh => &ZH,
             Lang::En => &EN,
+        }
+    }
+
+    /// A province's name in this language, from its code.
+    pub fn province(self, code: &str) -> String {
+        match crate::domain::province::find(code) {
+            Some(p) if self == Lang::Zh => p.name_zh.to_string(),
+            Some(p) => p.name_en.to_string(),
+            None => code.to_string(),
+        }
+    }
+
+    /// The name of a stored value of `group` (`filing_state`, `sms_kind`, ...)
+    /// in this language; the value itself when the catalogue has no name.
+    pub fn label(self, group: &str, value: &str) -> String {
+        let key = format!("{group}.{value}");
+        let name = t!(&key, locale = self.locale());
+        if name == key {
+            value.to_string()
+        } else {
+            name.into_owned()
         }
     }
 
@@ -59,10 +115,50 @@ impl Lang {
 
 /// The language of a request, and whether `?lang=` asked for it (then the
 /// page sets the cookie so the choice sticks).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Chosen {
     pub lang: Lang,
     pub from_query: bool,
+    /// The request's query without `lang`, so the switch keeps a page's filters.
+    kept_query: String,
+}
+
+impl Chosen {
+    /// A language chosen by no request, for pages rendered in tests.
+    #[cfg(test)]
+    pub fn fixed(lang: Lang) -> Chosen {
+        Chosen {
+            lang,
+            from_query: false,
+            kept_query: String::new(),
+        }
+    }
+
+    /// Sets the language cookie on `response` when `?lang=` chose the
+    /// language, so the choice sticks on every page.
+    pub fn remember(&self, response: impl IntoResponse) -> Response {
+        let mut response = response.into_response();
+        if self.from_query {
+            let cookie = format!(
+                "lang={}; Path=/; Max-Age=31536000; SameSite=Lax",
+                self.lang.short()
+            );
+            if let Ok(value) = HeaderValue::from_str(&cookie) {
+                response.headers_mut().append(SET_COOKIE, value);
+            }
+        }
+        response
+    }
+
+    /// The link to this page, at `path`, in the other language.
+    pub fn switch_href(&self, path: &str) -> String {
+        let other = self.lang.other().short();
+        if self.kept_query.is_empty() {
+            format!("{path}?lang={other}")
+        } else {
+            format!("{path}?{}&lang={other}", self.kept_query)
+        }
+    }
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for Chosen {
@@ -74,10 +170,16 @@ impl<S: Send + Sync> FromRequestParts<S> for Chosen {
             .split('&')
             .find_map(|pair| pair.strip_prefix("lang="))
             .and_then(Lang::parse);
+        let kept_query = query
+            .split('&')
+            .filter(|pair| !pair.is_empty() && !pair.starts_with("lang="))
+            .collect::<Vec<_>>()
+            .join("&");
         if let Some(lang) = asked {
             return Ok(Chosen {
                 lang,
                 from_query: true,
+                kept_query,
             });
         }
         let cookie = parts
@@ -96,139 +198,160 @@ impl<S: Send + Sync> FromRequestParts<S> for Chosen {
         Ok(Chosen {
             lang: cookie.or(accept).unwrap_or(Lang::Zh),
             from_query: false,
+            kept_query,
         })
     }
 }
 
-pub struct Texts {
-    pub portal_list_title: &'static str,
-    pub portal_list_intro: &'static str,
-    pub portal_suffix: &'static str,
-    pub home_intro: &'static str,
-    pub go_verify: &'static str,
-    pub go_resend: &'static str,
-    pub verify_title: &'static str,
-    pub verify_intro: &'static str,
-    pub resend_title: &'static str,
-    pub resend_intro: &'static str,
-    pub certificate_last6: &'static str,
-    pub certificate_hint: &'static str,
-    pub mobile: &'static str,
-    pub code: &'static str,
-    pub captcha: &'static str,
-    pub captcha_refresh: &'static str,
-    pub verify_button: &'static str,
-    pub resend_button: &'static str,
-    pub back_home: &'static str,
-    pub switch_to: &'static str,
-    /// `{hours}` and `{time}` are filled in with the portal's own settings.
-    pub deadline_note: &'static str,
-    pub verified: &'static str,
-    pub still_waiting: &'static str,
-    pub all_verified: &'static str,
-    pub not_found: &'static str,
-    pub returned_expired: &'static str,
-    pub returned_attempts: &'static str,
-    pub captcha_invalid: &'static str,
-    pub invalid_input: &'static str,
-    pub rate_limited: &'static str,
-    pub sent: &'static str,
-    pub resend_not_found: &'static str,
-    pub form_expired: &'static str,
-    pub page_not_found: &'static str,
-    pub not_a_pilot: &'static str,
-    pub server_error: &'static str,
-    pub error_id: &'static str,
-    pub bad_certificate: &'static str,
-    pub bad_mobile: &'static str,
-    pub bad_code: &'static str,
+/// Declares [`Texts`] with one field per catalogue entry.
+macro_rules! texts {
+    ($($key:ident,)*) => {
+        pub struct Texts {
+            $(pub $key: Cow<'static, str>,)*
+        }
+
+        impl Texts {
+            fn load(locale: &str) -> Texts {
+                Texts {
+                    $($key: t!(stringify!($key), locale = locale),)*
+                }
+            }
+
+            #[cfg(test)]
+            fn entries(&self) -> Vec<(&'static str, &str)> {
+                vec![$((stringify!($key), &*self.$key),)*]
+            }
+        }
+    };
 }
 
-pub static ZH: Texts = Texts {
-    portal_list_title: "备案短信核验平台",
-    portal_list_intro: "以下省（自治区、直辖市）通信管理局要求备案负责人完成手机短信核验。请选择备案所在省份：",
-    portal_suffix: "通信管理局",
-    home_intro: "收到工业和信息化部发送的备案核验短信后，请在规定时间内填写证件号码后六位、手机号码和短信核验码，完成核验。",
-    go_verify: "备案短信核验",
-    go_resend: "重新发送核验短信",
-    verify_title: "备案短信核验",
-    verify_intro: "请填写备案信息中负责人的证件号码后六位、手机号码和收到的短信核验码。",
-    resend_title: "重新发送核验短信",
-    resend_intro: "没有收到或误删了核验短信？填写手机号码和证件号码后六位，系统将重新发送核验码，原核验码随即失效。",
-    certificate_last6: "证件号码后六位",
-    certificate_hint: "末位为字母 X 的请填写 X",
-    mobile: "手机号码",
-    code: "短信核验码",
-    captcha: "图形验证码",
-    captcha_refresh: "看不清？换一张",
-    verify_button: "核验",
-    resend_button: "发送短信",
-    back_home: "返回首页",
-    switch_to: "English",
-    deadline_note: "核验须在提交备案后 {hours} 小时内完成，否则备案将退回接入商。每天 {time}（北京时间）系统会向尚未核验的手机重新发送核验码。",
-    verified: "核验成功。",
-    still_waiting: "该备案还有以下手机号码需要核验：",
-    all_verified: "该备案所有手机号码均已核验，备案已转入管局审核。",
-    not_found: "未找到相关备案信息，请核对证件号码后六位、手机号码和核验码后重新输入。",
-    returned_expired: "短信核验失败：未在规定时间内完成核验，备案已退回接入商，请重新提交备案。",
-    returned_attempts: "短信核验失败：证件号码输错次数过多，备案已退回接入商，请重新提交备案。",
-    captcha_invalid: "图形验证码不正确或已失效，请重新输入。",
-    invalid_input: "填写的内容有误，请按提示修改。",
-    rate_limited: "操作过于频繁，请稍后再试。",
-    sent: "短信发送成功，请注意查收。",
-    resend_not_found: "未找到待核验的备案信息，请核对手机号码和证件号码后六位。",
-    form_expired: "页面已过期，请重新填写。",
-    page_not_found: "页面不存在。",
-    not_a_pilot: "该省份未开展备案短信核验。",
-    server_error: "系统繁忙，请稍后再试。",
-    error_id: "错误编号",
-    bad_certificate: "请填写 6 位数字或字母。",
-    bad_mobile: "请填写 11 位手机号码。",
-    bad_code: "请填写短信中的 6 位数字核验码。",
-};
+/// Fills the `%{name}` places of a catalogue text.
+pub fn fill(text: &str, values: &[(&str, &str)]) -> String {
+    values.iter().fold(text.to_string(), |text, (name, value)| {
+        text.replace(&format!("%{{{name}}}"), value)
+    })
+}
 
-pub static EN: Texts = Texts {
-    portal_list_title: "ICP Filing SMS Verification",
-    portal_list_intro: "The communications administrations of these provinces ask the responsible people of a filing to verify their mobile numbers by SMS. Choose the province of your filing:",
-    portal_suffix: "Communications Administration",
-    home_intro: "When the SMS with your verification code arrives, enter the last six characters of your certificate number, your mobile number and the code in time to complete the verification.",
-    go_verify: "Filing SMS verification",
-    go_resend: "Send the SMS again",
-    verify_title: "Filing SMS verification",
-    verify_intro: "Enter the last six characters of the responsible person's certificate number, the mobile number and the code you received.",
-    resend_title: "Send the verification SMS again",
-    resend_intro: "No SMS, or deleted it by mistake? Enter your mobile number and the last six characters of your certificate number and a new code will be sent; the old one stops working.",
-    certificate_last6: "Last six characters of the certificate number",
-    certificate_hint: "If it ends in the letter X, type X",
-    mobile: "Mobile number",
-    code: "SMS verification code",
-    captcha: "Characters in the picture",
-    captcha_refresh: "Another picture",
-    verify_button: "Verify",
-    resend_button: "Send SMS",
-    back_home: "Back to the portal",
-    switch_to: "中文",
-    deadline_note: "Verification must be complete within {hours} hours of the filing's submission, or the filing is returned to the ISP. Every day at {time} China time a new code is sent to each mobile still unverified.",
-    verified: "Verification complete.",
-    still_waiting: "These mobile numbers of the same filing still need to be verified:",
-    all_verified: "Every mobile number of this filing is verified; the filing now awaits the administration's review.",
-    not_found: "No matching record was found. Check the certificate characters, the mobile number and the code, and try again.",
-    returned_expired: "Verification failed: it was not completed in time, and the filing was returned to the ISP. Please submit the filing again.",
-    returned_attempts: "Verification failed: the certificate number was entered wrongly too many times, and the filing was returned to the ISP. Please submit the filing again.",
-    captcha_invalid: "The characters from the picture are wrong or expired. Please try again.",
-    invalid_input: "Some fields need correcting; see the notes beside them.",
-    rate_limited: "Too many attempts. Please wait a moment and try again.",
-    sent: "Your SMS is sending successfully.",
-    resend_not_found: "No filing awaiting verification was found for this mobile number and certificate.",
-    form_expired: "This form has expired. Please fill it in again.",
-    page_not_found: "There is no such page.",
-    not_a_pilot: "This province does not use filing SMS verification.",
-    server_error: "Something went wrong on our side. Please try again later.",
-    error_id: "Error id",
-    bad_certificate: "Enter six digits or letters.",
-    bad_mobile: "Enter an 11-digit mobile number.",
-    bad_code: "Enter the six-digit code from the SMS.",
-};
+texts! {
+    portal_list_title,
+    portal_list_intro,
+    portal_suffix,
+    home_intro,
+    go_verify,
+    go_resend,
+    verify_title,
+    verify_intro,
+    resend_title,
+    resend_intro,
+    certificate_last6,
+    certificate_hint,
+    mobile,
+    code,
+    captcha,
+    captcha_refresh,
+    verify_button,
+    resend_button,
+    back_home,
+    switch_to,
+    deadline_note,
+    verified,
+    still_waiting,
+    all_verified,
+    not_found,
+    returned_expired,
+    returned_attempts,
+    captcha_invalid,
+    invalid_input,
+    rate_limited,
+    sent,
+    resend_not_found,
+    form_expired,
+    page_not_found,
+    not_a_pilot,
+    server_error,
+    error_id,
+    bad_certificate,
+    bad_mobile,
+    bad_code,
+    ops_brand,
+    ops_nav_filings,
+    ops_nav_sms,
+    ops_nav_isps,
+    ops_sign_in,
+    ops_sign_out,
+    ops_sign_in_failed,
+    ops_username,
+    ops_password,
+    ops_any,
+    ops_filter,
+    ops_state,
+    ops_province,
+    ops_kind,
+    ops_isp,
+    ops_reference,
+    ops_search,
+    ops_search_hint,
+    ops_filings_title,
+    ops_submitted_china,
+    ops_no_filing,
+    ops_older_filings,
+    ops_filing_title,
+    ops_all_filings,
+    ops_icp_number,
+    ops_submitted,
+    ops_deadline,
+    ops_subject,
+    ops_websites,
+    ops_verifications,
+    ops_person,
+    ops_roles,
+    ops_wrong_certificates,
+    ops_no_verification,
+    ops_reveal,
+    ops_review,
+    ops_approve,
+    ops_reject,
+    ops_reject_reason,
+    ops_timeline,
+    ops_approved_as,
+    ops_rejected,
+    ops_not_awaiting_review,
+    ops_reason_invalid,
+    ops_no_such_filing,
+    ops_sms_title,
+    ops_written_china,
+    ops_due,
+    ops_carrier,
+    ops_sender,
+    ops_filing,
+    ops_open,
+    ops_no_sms,
+    ops_older_sms,
+    ops_handset_title,
+    ops_handset_log,
+    ops_set,
+    ops_no_messages,
+    ops_handset_state_set,
+    ops_handset_state_invalid,
+    ops_not_a_mobile,
+    ops_no_filing_for_mobile,
+    ops_isps_title,
+    ops_key_once,
+    ops_webhook_secret,
+    ops_add_isp,
+    ops_name,
+    ops_webhook_url,
+    ops_add,
+    ops_save,
+    ops_added,
+    ops_filings_count,
+    ops_event,
+    ops_queued,
+    ops_tries,
+    ops_isp_name_invalid,
+    ops_webhook_url_invalid,
+    ops_no_such_isp,
+}
 
 #[cfg(test)]
 mod tests {
@@ -245,5 +368,128 @@ mod tests {
             Some(Lang::Zh)
         );
         assert_eq!(Lang::from_accept_language("fr,de"), None);
+    }
+
+    #[test]
+    fn every_entry_has_both_languages() {
+        for lang in [Lang::Zh, Lang::En] {
+            for (key, text) in lang.texts().entries() {
+                assert_ne!(text, key, "{key} has no {} text", lang.code());
+                assert!(!text.trim().is_empty(), "{key} is empty in {}", lang.code());
+            }
+        }
+        assert_eq!(Lang::Zh.texts().verify_button, "核验");
+        assert_eq!(Lang::En.texts().verify_button, "Verify");
+    }
+
+    #[test]
+    fn the_catalogue_holds_no_entry_that_no_page_uses() {
+        let catalogue = include_str!("../../locales/app.yml");
+        let known: Vec<&str> = Lang::Zh.texts().entries().iter().map(|e| e.0).collect();
+        for line in catalogue.lines() {
+            let Some(key) = line.strip_suffix(':') else {
+                continue;
+            };
+            if key.starts_with(|c: char| c.is_ascii_lowercase()) && !key.contains(' ') {
+                assert!(
+                    known.contains(&key) || LABEL_GROUPS.contains(&key),
+                    "{key} is in the catalogue but not in Texts"
+                );
+            }
+        }
+    }
+
+    const LABEL_GROUPS: [&str; 11] = [
+        "filing_state",
+        "filing_kind",
+        "return_reason",
+        "verification_state",
+        "role",
+        "sms_kind",
+        "sms_state",
+        "handset_state",
+        "carrier",
+        "delivery_state",
+        "event",
+    ];
+
+    #[test]
+    fn stored_values_have_names_in_both_languages() {
+        let stored: &[(&str, &[&str])] = &[
+            ("filing_state", &crate::web::ops::STATES),
+            (
+                "filing_kind",
+                &[
+                    "new_filing",
+                    "new_website",
+                    "new_access",
+                    "change",
+                    "logout_subject",
+                    "logout_website",
+                    "cancel_access",
+                ],
+            ),
+            (
+                "return_reason",
+                &["verification_expired", "certificate_attempts_exceeded"],
+            ),
+            ("verification_state", &["pending", "verified"]),
+            ("role", &["subject", "website"]),
+            ("sms_kind", &["first", "manual_resend", "noon_resend"]),
+            (
+                "sms_state",
+                &[
+                    "scheduled",
+                    "held",
+                    "delivered",
+                    "dropped",
+                    "undeliverable",
+                    "cancelled",
+                ],
+            ),
+            ("handset_state", &["online", "no_signal", "blocking"]),
+            ("carrier", &["mobile", "unicom", "telecom", "unknown"]),
+            ("delivery_state", &["pending", "delivered", "failed"]),
+            (
+                "event",
+                &[
+                    "submitted",
+                    "sms_scheduled",
+                    "sms_undeliverable",
+                    "sms_delivered",
+                    "sms_held",
+                    "sms_dropped",
+                    "verify_attempt",
+                    "resend_requested",
+                    "noon_resend",
+                    "state_changed",
+                ],
+            ),
+        ];
+        assert_eq!(stored.len(), LABEL_GROUPS.len());
+        for (group, values) in stored {
+            for value in *values {
+                let zh = Lang::Zh.label(group, value);
+                let en = Lang::En.label(group, value);
+                assert!(!zh.is_ascii(), "{group}.{value} has no Chinese name: {zh}");
+                assert!(!en.is_empty(), "{group}.{value}");
+            }
+        }
+        assert_eq!(Lang::Zh.label("filing_state", "approved"), "已通过");
+        assert_eq!(
+            Lang::En.label("filing_state", "no_such_state"),
+            "no_such_state"
+        );
+    }
+
+    #[test]
+    fn fill_replaces_named_places() {
+        assert_eq!(
+            fill(
+                "within %{hours} h at %{time}",
+                &[("hours", "24"), ("time", "12:00")]
+            ),
+            "within 24 h at 12:00"
+        );
     }
 }

@@ -8,14 +8,14 @@ use axum::Form;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{FromRequestParts, Path, RawPathParams, Request, State};
-use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, HOST, SET_COOKIE};
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, HOST};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use uuid::Uuid;
 
-use super::i18n::{Chosen, Lang, Texts};
+use super::i18n::{Chosen, Lang, Texts, fill};
 use super::{AppState, csrf};
 use crate::domain::province::{self, PROVINCES, Province};
 use crate::flows::resend::{ResendInput, ResendOutcome, resend};
@@ -129,7 +129,6 @@ fn chrome(lang: Lang, portal: Option<Portal>, page_title: Option<&str>) -> Chrom
         None => heading.clone(),
     };
     let base = portal.map(|p| p.base()).unwrap_or_default();
-    let other = if lang == Lang::Zh { Lang::En } else { Lang::Zh };
     Chrome {
         lang_code: lang.code(),
         t,
@@ -141,13 +140,17 @@ fn chrome(lang: Lang, portal: Option<Portal>, page_title: Option<&str>) -> Chrom
             format!("{base}/")
         },
         base,
-        switch_href: format!("?lang={}", if other == Lang::Zh { "zh" } else { "en" }),
-        switch_lang: other.code(),
+        switch_href: format!("?lang={}", lang.other().short()),
+        switch_lang: lang.other().code(),
         asset_version: ASSET_VERSION,
         footer: portal.map_or_else(String::new, |p| {
-            t.deadline_note
-                .replace("{hours}", &p.window_hours.to_string())
-                .replace("{time}", &p.resend_time.format("%H:%M").to_string())
+            fill(
+                &t.deadline_note,
+                &[
+                    ("hours", &p.window_hours.to_string()),
+                    ("time", &p.resend_time.format("%H:%M").to_string()),
+                ],
+            )
         }),
     }
 }
@@ -157,19 +160,6 @@ fn province_heading(lang: Lang, province: &Province) -> String {
         Lang::Zh => format!("{}{}", province.name_zh, lang.texts().portal_suffix),
         Lang::En => format!("{} {}", province.name_en, lang.texts().portal_suffix),
     }
-}
-
-/// Sets the language cookie when the page was asked for in a language.
-fn with_lang_cookie(chosen: Chosen, response: impl IntoResponse) -> Response {
-    let mut response = response.into_response();
-    if chosen.from_query {
-        let short = if chosen.lang == Lang::Zh { "zh" } else { "en" };
-        let cookie = format!("lang={short}; Path=/; Max-Age=31536000; SameSite=Lax");
-        if let Ok(value) = HeaderValue::from_str(&cookie) {
-            response.headers_mut().append(SET_COOKIE, value);
-        }
-    }
-    response
 }
 
 #[derive(Template, WebTemplate)]
@@ -223,7 +213,7 @@ fn server_error(lang: Lang, cause: impl std::fmt::Display) -> Response {
     let t = lang.texts();
     let page = MessagePage {
         chrome: chrome(lang, None, None),
-        message: t.server_error.into(),
+        message: t.server_error.to_string(),
         outcome_name: None,
         error_id: Some(id),
     };
@@ -234,9 +224,9 @@ fn server_error(lang: Lang, cause: impl std::fmt::Display) -> Response {
 fn no_portal(addressed: &Addressed, lang: Lang) -> Response {
     let t = lang.texts();
     let text = if addressed.0.is_some() {
-        t.not_a_pilot
+        &t.not_a_pilot
     } else {
-        t.page_not_found
+        &t.page_not_found
     };
     message(lang, None, StatusCode::NOT_FOUND, text, None)
 }
@@ -289,7 +279,7 @@ async fn index(State(state): State<AppState>, chosen: Chosen, addressed: Address
         }
         addressed => no_portal(&addressed, lang),
     };
-    with_lang_cookie(chosen, response)
+    chosen.remember(response)
 }
 
 /// A form's state as the page shows it: what was typed (never the code) and
@@ -320,12 +310,25 @@ impl FormView {
         })
     }
 
+    /// A new form for the page the person just sent, keeping what they typed.
+    async fn again(
+        state: &AppState,
+        action: String,
+        mobile: Option<String>,
+        certificate_last6: Option<String>,
+    ) -> Result<FormView, sqlx::Error> {
+        let mut form = FormView::new(state, action).await?;
+        form.mobile = mobile.unwrap_or_default();
+        form.certificate_last6 = certificate_last6.unwrap_or_default();
+        Ok(form)
+    }
+
     fn mark(&mut self, t: &'static Texts, errors: &[FieldError]) {
         for error in errors {
             match error.field.as_str() {
-                "mobile" => self.error_mobile = Some(t.bad_mobile),
-                "certificate_last6" => self.error_certificate = Some(t.bad_certificate),
-                "code" => self.error_code = Some(t.bad_code),
+                "mobile" => self.error_mobile = Some(&t.bad_mobile),
+                "certificate_last6" => self.error_certificate = Some(&t.bad_certificate),
+                "code" => self.error_code = Some(&t.bad_code),
                 _ => {}
             }
         }
@@ -338,6 +341,18 @@ struct OutcomeView {
     message: &'static str,
     details: Vec<String>,
     extra: Option<&'static str>,
+}
+
+impl OutcomeView {
+    fn new(name: &'static str, tone: &'static str, message: &'static str) -> OutcomeView {
+        OutcomeView {
+            name,
+            tone,
+            message,
+            details: Vec::new(),
+            extra: None,
+        }
+    }
 }
 
 #[derive(Template, WebTemplate)]
@@ -363,11 +378,11 @@ async fn verify_form(State(state): State<AppState>, chosen: Chosen, portal: Port
         Err(e) => return server_error(lang, e),
     };
     let page = VerifyPage {
-        chrome: chrome(lang, Some(portal), Some(lang.texts().verify_title)),
+        chrome: chrome(lang, Some(portal), Some(&lang.texts().verify_title)),
         form,
         outcome: None,
     };
-    with_lang_cookie(chosen, no_store(page))
+    chosen.remember(no_store(page))
 }
 
 async fn resend_form(State(state): State<AppState>, chosen: Chosen, portal: Portal) -> Response {
@@ -377,11 +392,11 @@ async fn resend_form(State(state): State<AppState>, chosen: Chosen, portal: Port
         Err(e) => return server_error(lang, e),
     };
     let page = ResendPage {
-        chrome: chrome(lang, Some(portal), Some(lang.texts().resend_title)),
+        chrome: chrome(lang, Some(portal), Some(&lang.texts().resend_title)),
         form,
         outcome: None,
     };
-    with_lang_cookie(chosen, no_store(page))
+    chosen.remember(no_store(page))
 }
 
 /// The value of a form field sent exactly once; a missing or doubled field is `None`.
@@ -393,12 +408,28 @@ fn single(fields: &[(String, String)], name: &str) -> Option<String> {
     }
 }
 
-/// Checks the form's CSRF token before anything else is looked at.
-fn csrf_ok(state: &AppState, fields: &[(String, String)]) -> bool {
-    match (single(fields, "captcha_id"), single(fields, "csrf_token")) {
+/// Checks the form's CSRF token before anything else is looked at: the
+/// refusal page when it does not match.
+fn csrf_refusal(
+    state: &AppState,
+    lang: Lang,
+    portal: Portal,
+    fields: &[(String, String)],
+) -> Option<Response> {
+    let valid = match (single(fields, "captcha_id"), single(fields, "csrf_token")) {
         (Some(id), Some(token)) => csrf::is_valid(&state.csrf_key, &id, &token),
         _ => false,
+    };
+    if valid {
+        return None;
     }
+    Some(message(
+        lang,
+        Some(portal),
+        StatusCode::FORBIDDEN,
+        &lang.texts().form_expired,
+        Some("form_expired"),
+    ))
 }
 
 async fn verify_submit(
@@ -409,14 +440,8 @@ async fn verify_submit(
 ) -> Response {
     let lang = chosen.lang;
     let t = lang.texts();
-    if !csrf_ok(&state, &fields) {
-        return message(
-            lang,
-            Some(portal),
-            StatusCode::FORBIDDEN,
-            t.form_expired,
-            Some("form_expired"),
-        );
+    if let Some(refusal) = csrf_refusal(&state, lang, portal, &fields) {
+        return refusal;
     }
     let input = VerifyInput {
         certificate_last6: single(&fields, "certificate_last6"),
@@ -429,15 +454,15 @@ async fn verify_submit(
         Ok(outcome) => outcome,
         Err(e) => return server_error(lang, e),
     };
-    let mut form = match FormView::new(&state, format!("{}/verify", portal.base())).await {
-        Ok(form) => form,
-        Err(e) => return server_error(lang, e),
-    };
-    form.mobile = input.mobile.unwrap_or_default();
-    form.certificate_last6 = input.certificate_last6.unwrap_or_default();
+    let action = format!("{}/verify", portal.base());
+    let mut form =
+        match FormView::again(&state, action, input.mobile, input.certificate_last6).await {
+            Ok(form) => form,
+            Err(e) => return server_error(lang, e),
+        };
     let (status, view) = verify_view(t, &outcome, &mut form);
     let page = VerifyPage {
-        chrome: chrome(lang, Some(portal), Some(t.verify_title)),
+        chrome: chrome(lang, Some(portal), Some(&t.verify_title)),
         form,
         outcome: Some(view),
     };
@@ -449,13 +474,7 @@ fn verify_view(
     outcome: &VerifyOutcome,
     form: &mut FormView,
 ) -> (StatusCode, OutcomeView) {
-    let view = |message, tone| OutcomeView {
-        name: outcome.name(),
-        tone,
-        message,
-        details: Vec::new(),
-        extra: None,
-    };
+    let view = |message: &'static str, tone| OutcomeView::new(outcome.name(), tone, message);
     match outcome {
         VerifyOutcome::Verified {
             pending_mobiles, ..
@@ -463,31 +482,32 @@ fn verify_view(
             // The next person of the filing starts from an empty form.
             form.mobile.clear();
             form.certificate_last6.clear();
-            let mut ok = view(t.verified, "ok");
+            let mut ok = view(&t.verified, "ok");
             ok.details = pending_mobiles.clone();
-            ok.extra = pending_mobiles.is_empty().then_some(t.all_verified);
+            ok.extra = pending_mobiles.is_empty().then_some(&*t.all_verified);
             (StatusCode::OK, ok)
         }
-        VerifyOutcome::NotFound => (StatusCode::OK, view(t.not_found, "error")),
+        VerifyOutcome::NotFound => (StatusCode::OK, view(&t.not_found, "error")),
         VerifyOutcome::FailedReturned { reason } => {
             let text = if reason == "certificate_attempts_exceeded" {
-                t.returned_attempts
+                &t.returned_attempts
             } else {
-                t.returned_expired
+                &t.returned_expired
             };
             (StatusCode::OK, view(text, "error"))
         }
-        VerifyOutcome::CaptchaInvalid => (StatusCode::OK, view(t.captcha_invalid, "error")),
+        VerifyOutcome::CaptchaInvalid => (StatusCode::OK, view(&t.captcha_invalid, "error")),
         VerifyOutcome::InvalidInput { errors } => {
             form.mark(t, errors);
             (
                 StatusCode::UNPROCESSABLE_ENTITY,
-                view(t.invalid_input, "error"),
+                view(&t.invalid_input, "error"),
             )
         }
-        VerifyOutcome::RateLimited => {
-            (StatusCode::TOO_MANY_REQUESTS, view(t.rate_limited, "error"))
-        }
+        VerifyOutcome::RateLimited => (
+            StatusCode::TOO_MANY_REQUESTS,
+            view(&t.rate_limited, "error"),
+        ),
     }
 }
 
@@ -499,14 +519,8 @@ async fn resend_submit(
 ) -> Response {
     let lang = chosen.lang;
     let t = lang.texts();
-    if !csrf_ok(&state, &fields) {
-        return message(
-            lang,
-            Some(portal),
-            StatusCode::FORBIDDEN,
-            t.form_expired,
-            Some("form_expired"),
-        );
+    if let Some(refusal) = csrf_refusal(&state, lang, portal, &fields) {
+        return refusal;
     }
     let input = ResendInput {
         mobile: single(&fields, "mobile"),
@@ -518,36 +532,31 @@ async fn resend_submit(
         Ok(outcome) => outcome,
         Err(e) => return server_error(lang, e),
     };
-    let mut form = match FormView::new(&state, format!("{}/resend", portal.base())).await {
-        Ok(form) => form,
-        Err(e) => return server_error(lang, e),
-    };
-    form.mobile = input.mobile.unwrap_or_default();
-    form.certificate_last6 = input.certificate_last6.unwrap_or_default();
-    let view = |message, tone| OutcomeView {
-        name: outcome.name(),
-        tone,
-        message,
-        details: Vec::new(),
-        extra: None,
-    };
+    let action = format!("{}/resend", portal.base());
+    let mut form =
+        match FormView::again(&state, action, input.mobile, input.certificate_last6).await {
+            Ok(form) => form,
+            Err(e) => return server_error(lang, e),
+        };
+    let view = |message: &'static str, tone| OutcomeView::new(outcome.name(), tone, message);
     let (status, view) = match &outcome {
-        ResendOutcome::Sent { .. } => (StatusCode::OK, view(t.sent, "ok")),
-        ResendOutcome::NotFound => (StatusCode::OK, view(t.resend_not_found, "error")),
-        ResendOutcome::CaptchaInvalid => (StatusCode::OK, view(t.captcha_invalid, "error")),
+        ResendOutcome::Sent { .. } => (StatusCode::OK, view(&t.sent, "ok")),
+        ResendOutcome::NotFound => (StatusCode::OK, view(&t.resend_not_found, "error")),
+        ResendOutcome::CaptchaInvalid => (StatusCode::OK, view(&t.captcha_invalid, "error")),
         ResendOutcome::InvalidInput { errors } => {
             form.mark(t, errors);
             (
                 StatusCode::UNPROCESSABLE_ENTITY,
-                view(t.invalid_input, "error"),
+                view(&t.invalid_input, "error"),
             )
         }
-        ResendOutcome::RateLimited => {
-            (StatusCode::TOO_MANY_REQUESTS, view(t.rate_limited, "error"))
-        }
+        ResendOutcome::RateLimited => (
+            StatusCode::TOO_MANY_REQUESTS,
+            view(&t.rate_limited, "error"),
+        ),
     };
     let page = ResendPage {
-        chrome: chrome(lang, Some(portal), Some(t.resend_title)),
+        chrome: chrome(lang, Some(portal), Some(&t.resend_title)),
         form,
         outcome: Some(view),
     };
@@ -608,7 +617,7 @@ pub async fn not_found(chosen: Chosen) -> Response {
         chosen.lang,
         None,
         StatusCode::NOT_FOUND,
-        chosen.lang.texts().page_not_found,
+        &chosen.lang.texts().page_not_found,
         None,
     )
 }
@@ -625,7 +634,102 @@ pub fn rate_limited(request: &Request) -> Response {
         lang,
         None,
         StatusCode::TOO_MANY_REQUESTS,
-        lang.texts().rate_limited,
+        &lang.texts().rate_limited,
         Some("rate_limited"),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    //! The portal pages as a filer sees them, kept as snapshots under
+    //! `snapshots/`: a change to their look shows up in review.
+
+    use super::*;
+    use crate::flows::FieldError;
+
+    fn gansu() -> Portal {
+        Portal {
+            province: province::find("gs").expect("Gansu"),
+            by_path: false,
+            window_hours: 48,
+            resend_time: chrono::NaiveTime::from_hms_opt(12, 0, 0).expect("noon"),
+        }
+    }
+
+    fn form(action: &str) -> FormView {
+        FormView {
+            action: action.to_string(),
+            captcha_id: "6f1c1a52-0000-4000-8000-000000000001".into(),
+            csrf_token: "token".into(),
+            mobile: String::new(),
+            certificate_last6: String::new(),
+            error_mobile: None,
+            error_certificate: None,
+            error_code: None,
+        }
+    }
+
+    #[test]
+    fn verify_page_with_field_errors_in_chinese() {
+        let t = Lang::Zh.texts();
+        let mut form = form("/verify");
+        form.mobile = "1330013300".into();
+        form.certificate_last6 = "12345".into();
+        let (_, outcome) = verify_view(
+            t,
+            &VerifyOutcome::InvalidInput {
+                errors: vec![
+                    FieldError::new("certificate_last6", "must be six characters"),
+                    FieldError::new("mobile", "must be eleven digits"),
+                ],
+            },
+            &mut form,
+        );
+        let page = VerifyPage {
+            chrome: chrome(Lang::Zh, Some(gansu()), Some(&t.verify_title)),
+            form,
+            outcome: Some(outcome),
+        };
+        insta::assert_snapshot!(page.render().expect("renders"));
+    }
+
+    #[test]
+    fn verify_page_after_a_success_in_english() {
+        let t = Lang::En.texts();
+        let mut form = form("/p/gs/verify");
+        let (_, outcome) = verify_view(
+            t,
+            &VerifyOutcome::Verified {
+                filing_state: "awaiting_verification".into(),
+                pending_mobiles: vec!["133****3000".into()],
+            },
+            &mut form,
+        );
+        let mut portal = gansu();
+        portal.by_path = true;
+        let page = VerifyPage {
+            chrome: chrome(Lang::En, Some(portal), Some(&t.verify_title)),
+            form,
+            outcome: Some(outcome),
+        };
+        insta::assert_snapshot!(page.render().expect("renders"));
+    }
+
+    #[test]
+    fn portal_list_in_chinese() {
+        let portals = PROVINCES
+            .iter()
+            .filter(|p| ["gs", "xz"].contains(&p.code))
+            .map(|p| PortalLink {
+                name: province_heading(Lang::Zh, p),
+                href: format!("/p/{}/", p.code),
+                host: p.host(),
+            })
+            .collect();
+        let page = ListPage {
+            chrome: chrome(Lang::Zh, None, None),
+            portals,
+        };
+        insta::assert_snapshot!(page.render().expect("renders"));
+    }
 }

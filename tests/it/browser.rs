@@ -213,14 +213,31 @@ async fn a_filer_verifies_on_the_gansu_portal_and_an_operator_approves_it() {
         .for_element(Locator::Css("[data-state=awaiting_review]"))
         .await
         .unwrap();
+    // The language switch changes the page and the choice outlives it.
+    let first = page_lang(&client).await;
     client
-        .find(Locator::XPath("//button[text()='Approve']"))
+        .find(Locator::Css("a.lang-switch"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    client
+        .wait()
+        .for_element(Locator::Css("[data-state=awaiting_review]"))
+        .await
+        .unwrap();
+    let switched = page_lang(&client).await;
+    assert_ne!(first, switched, "the switch changed the language");
+    client
+        .find(Locator::Css("form[action$='/approve'] button"))
         .await
         .unwrap()
         .click()
         .await
         .unwrap();
     assert_eq!(outcome(&client).await, "approved");
+    assert_eq!(page_lang(&client).await, switched, "the choice sticks");
     let number = client
         .find(Locator::Css("[data-icp-number]"))
         .await
@@ -235,4 +252,16 @@ async fn a_filer_verifies_on_the_gansu_portal_and_an_operator_approves_it() {
     screenshot(&client, "operator-approved").await;
     assert_eq!(app.filing(&id).await["icp_number"], number.as_str());
     client.close().await.unwrap();
+}
+
+/// The language the page says it is in.
+async fn page_lang(client: &Client) -> String {
+    client
+        .find(Locator::Css("html"))
+        .await
+        .unwrap()
+        .attr("lang")
+        .await
+        .unwrap()
+        .unwrap_or_default()
 }

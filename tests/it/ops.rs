@@ -352,10 +352,10 @@ async fn the_sms_log_and_a_handset_show_every_message_and_switch_its_state() {
     for shown in [
         "106575000130",
         "106598051001",
-        "China Mobile",
-        "manual resend",
-        "first",
-        "delivered",
+        "中国移动",
+        "data-kind=\"manual_resend\">申请重发",
+        "data-kind=\"first\">首次发送",
+        "data-state=\"delivered\">已送达",
     ] {
         assert!(log.contains(shown), "{shown} in the log");
     }
@@ -434,4 +434,96 @@ async fn operators_add_an_isp_whose_key_works_once_shown() {
     let (_, again) = page(&app, &session, "/ops/isps").await;
     assert!(!again.contains(key), "the key is shown only once");
     assert!(again.contains("Acme ISP"));
+}
+
+#[tokio::test]
+async fn operator_pages_speak_chinese_unless_english_is_asked_for_and_the_choice_sticks() {
+    let app = TestApp::spawn().await;
+    let session = operator(&app).await;
+    let get = |path: &str, extra: Option<(&'static str, String)>| {
+        let mut request = app
+            .client
+            .get(app.url(path))
+            .header(COOKIE, session.clone());
+        if let Some((name, value)) = extra {
+            request = request.header(name, value);
+        }
+        request.send()
+    };
+
+    let chinese = get("/ops/filings", None)
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(chinese.contains("<html lang=\"zh-CN\">"), "{chinese}");
+    assert!(chinese.contains("<h1>备案列表</h1>"));
+    assert!(chinese.contains("<option value=\"approved\">已通过</option>"));
+
+    let english = get(
+        "/ops/filings",
+        Some(("accept-language", "en-GB,en;q=0.9".into())),
+    )
+    .await
+    .unwrap()
+    .text()
+    .await
+    .unwrap();
+    assert!(english.contains("<html lang=\"en\">"));
+    assert!(english.contains("<h1>Filings</h1>"));
+    assert!(english.contains("Submitted (China time)"));
+
+    // The switch keeps the page's filters and sets a cookie that outlives it.
+    let filtered = get("/ops/filings?state=approved&kind=change", None)
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        filtered.contains("href=\"/ops/filings?state=approved&#38;kind=change&#38;lang=en\""),
+        "{filtered}"
+    );
+    let switched = get("/ops/sms?lang=en", None).await.unwrap();
+    let (cookie, attributes) = set_cookie(&switched, "lang").expect("a language cookie");
+    assert_eq!(cookie, "lang=en");
+    assert!(attributes.contains("Path=/"), "{attributes}");
+    assert!(switched.text().await.unwrap().contains("<h1>SMS log</h1>"));
+    let later = app
+        .client
+        .get(app.url("/ops/isps"))
+        .header(COOKIE, format!("{session}; {cookie}"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(later.contains("<h1>ISPs</h1>") && later.contains("Add an ISP"));
+
+    // Refusals speak the operator's language too.
+    let (status, expired) = post_form(&app, &session, "/ops/isps", &[("name", "Acme ISP")]).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(expired.contains("data-outcome=\"form_expired\"") && expired.contains("页面已过期"));
+    let (status, missing) = page(
+        &app,
+        &session,
+        &format!("/ops/filings/{}", uuid::Uuid::new_v4()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(missing.contains("没有这个备案"));
+
+    let login = app
+        .client
+        .get(app.url("/ops/login"))
+        .header("accept-language", "en")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(login.contains("<h1>Sign in</h1>") && login.contains("Password"));
 }

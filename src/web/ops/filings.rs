@@ -6,13 +6,13 @@ use axum::Form;
 use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::http::header::CACHE_CONTROL;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::{get, post};
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::{Operator, PAGE, STATES, failure, given, urlencode};
+use super::{Frame, Operator, PAGE, STATES, failure, given, render, urlencode};
+use crate::web::i18n::{Chosen, Lang, fill};
 
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
@@ -38,17 +38,16 @@ struct Row {
     isp: String,
     reference: String,
     state: String,
+    state_name: String,
 }
 
 #[derive(Template, WebTemplate)]
 #[template(path = "ops/filings.html")]
 struct ListPage {
-    title: &'static str,
-    asset_version: &'static str,
-    operator: Option<String>,
-    csrf_token: String,
-    states: &'static [&'static str],
-    kinds: Vec<&'static str>,
+    frame: Frame,
+    /// Each choice of a filter: its value and its name in the page's language.
+    states: Vec<(&'static str, String)>,
+    kinds: Vec<(&'static str, String)>,
     filter_state: String,
     filter_province: String,
     filter_kind: String,
@@ -66,11 +65,25 @@ struct ListQuery {
     before: Option<i64>,
 }
 
+/// Each value of `group` with its name in `lang`.
+pub(super) fn choices(
+    lang: Lang,
+    group: &str,
+    values: impl IntoIterator<Item = &'static str>,
+) -> Vec<(&'static str, String)> {
+    values
+        .into_iter()
+        .map(|v| (v, lang.label(group, v)))
+        .collect()
+}
+
 async fn list(
     State(state): State<AppState>,
+    chosen: Chosen,
     operator: Operator,
     Query(query): Query<ListQuery>,
 ) -> Response {
+    let lang = chosen.lang;
     let search = given(&query.q);
     let mobile = search.and_then(|q| Mobile::parse(q).ok());
     let filter = OpsFilter {
@@ -113,12 +126,13 @@ async fn list(
             )
         });
     let page = ListPage {
-        title: "Filings",
-        asset_version: env!("CARGO_PKG_VERSION"),
-        operator: Some(operator.session.username.clone()),
-        csrf_token: operator.session.csrf_token.clone(),
-        states: &STATES,
-        kinds: FilingKind::ALL.iter().map(|k| k.as_str()).collect(),
+        frame: operator.frame(&chosen, &lang.texts().ops_filings_title, "/ops/filings"),
+        states: choices(lang, "filing_state", STATES),
+        kinds: choices(
+            lang,
+            "filing_kind",
+            FilingKind::ALL.iter().map(|k| k.as_str()),
+        ),
         filter_state: filter.state.unwrap_or("").to_string(),
         filter_province: filter.province.unwrap_or("").to_string(),
         filter_kind: filter.kind.unwrap_or("").to_string(),
@@ -128,22 +142,24 @@ async fn list(
             .map(|f| Row {
                 id: f.id,
                 submitted: china_display(f.submitted_at),
-                province: f.province,
-                kind: f.kind,
+                province: lang.province(&f.province),
+                kind: lang.label("filing_kind", &f.kind),
                 isp: f.isp_name,
                 reference: f.isp_reference,
+                state_name: lang.label("filing_state", &f.state),
                 state: f.state,
             })
             .collect(),
         next_page,
     };
-    (StatusCode::OK, [(CACHE_CONTROL, "no-store")], page).into_response()
+    render(&chosen, StatusCode::OK, page)
 }
 
 struct FilingFacts {
     id: Uuid,
     reference: String,
     state: String,
+    state_name: String,
     reason: Option<String>,
     icp_number: Option<String>,
     province: String,
@@ -160,29 +176,36 @@ struct VerificationLine {
     person: String,
     roles: String,
     state: String,
+    state_name: String,
     failures: i32,
 }
 
 struct EventLine {
     at: String,
     kind: String,
+    name: String,
     detail: String,
+}
+
+/// What a review action did, shown above the filing.
+struct Notice {
+    status: StatusCode,
+    tone: &'static str,
+    outcome: &'static str,
+    text: String,
 }
 
 #[derive(Template, WebTemplate)]
 #[template(path = "ops/filing.html")]
 struct FilingPage {
-    title: &'static str,
-    asset_version: &'static str,
-    operator: Option<String>,
-    csrf_token: String,
+    frame: Frame,
     f: FilingFacts,
     verifications: Vec<VerificationLine>,
     revealed: bool,
     events: Vec<EventLine>,
-    notice: Option<String>,
-    notice_tone: &'static str,
-    notice_outcome: &'static str,
+    notice: Option<Notice>,
+    /// The reason for rejecting was refused; the note stands beside its field.
+    reason_error: bool,
 }
 
 #[derive(Deserialize, Default)]
@@ -193,11 +216,14 @@ struct ShowQuery {
 /// The filing page, with an optional notice of what was just done.
 async fn filing_page(
     state: &AppState,
+    chosen: &Chosen,
     operator: &Operator,
     id: Uuid,
     revealed: bool,
-    notice: Option<(StatusCode, &'static str, &'static str, String)>,
+    notice: Option<Notice>,
 ) -> Response {
+    let lang = chosen.lang;
+    let t = lang.texts();
     let loaded = async {
         let mut conn = state.core.pool.acquire().await?;
         let Some((isp_id, filing)) = view::filing(&mut conn, id, false).await? else {
@@ -211,7 +237,7 @@ async fn filing_page(
     .await;
     let (filing, isp, verifications, events) = match loaded {
         Ok(Some(loaded)) => loaded,
-        Ok(None) => return (StatusCode::NOT_FOUND, "There is no such filing.").into_response(),
+        Ok(None) => return operator.not_found(chosen, &t.ops_no_such_filing),
         Err(e) => return failure(e),
     };
     let person = |v: &serde_json::Value| {
@@ -253,14 +279,16 @@ async fn filing_page(
     let facts = FilingFacts {
         id: filing.id,
         reference: filing.isp_reference.clone(),
+        state_name: lang.label("filing_state", &filing.state),
         state: filing.state.clone(),
         reason: filing
             .return_reason
-            .clone()
+            .as_deref()
+            .map(|r| lang.label("return_reason", r))
             .or(filing.reject_reason.clone()),
         icp_number: filing.icp_number.clone(),
-        province: filing.province.clone(),
-        kind: filing.kind.clone(),
+        province: lang.province(&filing.province),
+        kind: lang.label("filing_kind", &filing.kind),
         isp,
         submitted: china_display(filing.submitted_at),
         deadline: china_display(filing.deadline),
@@ -280,7 +308,13 @@ async fn filing_page(
             VerificationLine {
                 mobile: mobile.unwrap_or_default(),
                 person: v.person_name,
-                roles: v.roles.join(", "),
+                roles: v
+                    .roles
+                    .iter()
+                    .map(|r| lang.label("role", r))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                state_name: lang.label("verification_state", &v.state),
                 state: v.state,
                 failures: v.certificate_failures,
             }
@@ -290,28 +324,24 @@ async fn filing_page(
         .into_iter()
         .map(|e| EventLine {
             at: china_display(e.at),
+            name: lang.label("event", &e.kind),
             kind: e.kind,
             detail: e.detail.to_string(),
         })
         .collect();
-    let (status, tone, outcome, notice) = match notice {
-        Some((status, tone, outcome, text)) => (status, tone, outcome, Some(text)),
-        None => (StatusCode::OK, "", "", None),
-    };
+    let status = notice.as_ref().map_or(StatusCode::OK, |n| n.status);
     let page = FilingPage {
-        title: "Filing",
-        asset_version: env!("CARGO_PKG_VERSION"),
-        operator: Some(operator.session.username.clone()),
-        csrf_token: operator.session.csrf_token.clone(),
+        frame: operator.frame(chosen, &t.ops_filing_title, &format!("/ops/filings/{id}")),
         f: facts,
         verifications,
         revealed,
         events,
+        reason_error: notice
+            .as_ref()
+            .is_some_and(|n| n.outcome == "invalid_input"),
         notice,
-        notice_tone: tone,
-        notice_outcome: outcome,
     };
-    (status, [(CACHE_CONTROL, "no-store")], page).into_response()
+    render(chosen, status, page)
 }
 
 fn filing_id(raw: &str) -> Option<Uuid> {
@@ -320,15 +350,16 @@ fn filing_id(raw: &str) -> Option<Uuid> {
 
 async fn show(
     State(state): State<AppState>,
+    chosen: Chosen,
     operator: Operator,
     Path(id): Path<String>,
     Query(query): Query<ShowQuery>,
 ) -> Response {
     let Some(id) = filing_id(&id) else {
-        return (StatusCode::NOT_FOUND, "There is no such filing.").into_response();
+        return operator.not_found(&chosen, &chosen.lang.texts().ops_no_such_filing);
     };
     let revealed = query.reveal.as_deref() == Some("1");
-    filing_page(&state, &operator, id, revealed, None).await
+    filing_page(&state, &chosen, &operator, id, revealed, None).await
 }
 
 #[derive(Deserialize)]
@@ -339,68 +370,153 @@ struct ReviewForm {
 
 async fn approve(
     State(state): State<AppState>,
+    chosen: Chosen,
     operator: Operator,
     Path(id): Path<String>,
     Form(form): Form<ReviewForm>,
 ) -> Response {
-    review_action(&state, &operator, &id, form, true).await
+    review_action(&state, &chosen, &operator, &id, form, true).await
 }
 
 async fn reject(
     State(state): State<AppState>,
+    chosen: Chosen,
     operator: Operator,
     Path(id): Path<String>,
     Form(form): Form<ReviewForm>,
 ) -> Response {
-    review_action(&state, &operator, &id, form, false).await
+    review_action(&state, &chosen, &operator, &id, form, false).await
 }
 
 async fn review_action(
     state: &AppState,
+    chosen: &Chosen,
     operator: &Operator,
     id: &str,
     form: ReviewForm,
     approving: bool,
 ) -> Response {
+    let t = chosen.lang.texts();
     let Some(id) = filing_id(id) else {
-        return (StatusCode::NOT_FOUND, "There is no such filing.").into_response();
+        return operator.not_found(chosen, &t.ops_no_such_filing);
     };
-    if !operator.csrf_ok(form.csrf_token.as_deref().unwrap_or("")) {
-        return (
-            StatusCode::FORBIDDEN,
-            "This form has expired; go back and try again.",
-        )
-            .into_response();
+    let page = format!("/ops/filings/{id}");
+    if let Some(refusal) = operator.csrf_refusal(chosen, form.csrf_token.as_deref(), &page) {
+        return refusal;
     }
     let who = operator.session.username.as_str();
     let done = match approving {
         true => review::approve(&state.core, id, who)
             .await
-            .map(|number| format!("Approved as {number}.")),
+            .map(|number| fill(&t.ops_approved_as, &[("number", &number)])),
         false => review::reject(&state.core, id, form.reason.as_deref().unwrap_or(""), who)
             .await
-            .map(|()| "Rejected.".to_string()),
+            .map(|()| t.ops_rejected.to_string()),
+    };
+    let notice = |status, tone, outcome, text: &str| Notice {
+        status,
+        tone,
+        outcome,
+        text: text.to_string(),
     };
     let notice = match done {
-        Ok(text) => (
+        Ok(text) => notice(
             StatusCode::OK,
             "ok",
             if approving { "approved" } else { "rejected" },
-            text,
+            &text,
         ),
-        Err(ReviewError::NotAwaitingReview) => (
+        Err(ReviewError::NotAwaitingReview) => notice(
             StatusCode::CONFLICT,
             "error",
             "not_awaiting_review",
-            "The filing is not awaiting review.".to_string(),
+            &t.ops_not_awaiting_review,
         ),
-        Err(ReviewError::Invalid(e)) => (
+        Err(ReviewError::Invalid(_)) => notice(
             StatusCode::UNPROCESSABLE_ENTITY,
             "error",
             "invalid_input",
-            format!("The reason {}.", e.message),
+            &t.invalid_input,
         ),
         Err(ReviewError::Database(e)) => return failure(e),
     };
-    filing_page(state, operator, id, false, Some(notice)).await
+    filing_page(state, chosen, operator, id, false, Some(notice)).await
+}
+
+#[cfg(test)]
+mod tests {
+    //! The filing page as an operator sees it, kept as a snapshot under
+    //! `snapshots/`.
+
+    use super::*;
+    use crate::store::operators::Session;
+    use crate::web::i18n::Chosen;
+
+    fn page(lang: Lang, notice: Option<Notice>) -> FilingPage {
+        let chosen = Chosen::fixed(lang);
+        let session = Session {
+            operator_id: Uuid::nil(),
+            username: "zhou.min".into(),
+            csrf_token: "token".into(),
+        };
+        let id = Uuid::from_u128(0x6f1c_1a52_0000_4000_8000_0000_0000_0001);
+        FilingPage {
+            frame: Frame::new(
+                &chosen,
+                &lang.texts().ops_filing_title,
+                &format!("/ops/filings/{id}"),
+                Some(&session),
+            ),
+            f: FilingFacts {
+                id,
+                reference: "ACME-2026-0001".into(),
+                state_name: lang.label("filing_state", "awaiting_review"),
+                state: "awaiting_review".into(),
+                reason: None,
+                icp_number: None,
+                province: lang.province("gs"),
+                kind: lang.label("filing_kind", "new_filing"),
+                isp: "Acme ISP".into(),
+                submitted: "2026-12-01 10:00 (UTC+8)".into(),
+                deadline: "2026-12-03 10:00 (UTC+8)".into(),
+                subject: "Lanzhou Orchard Co. — Zhang Wei 138****8000".into(),
+                websites: vec!["Orchard Shop — Li Na 133****3000 (orchard.example.cn)".into()],
+            },
+            verifications: vec![VerificationLine {
+                mobile: "138****8000".into(),
+                person: "Zhang Wei".into(),
+                roles: lang.label("role", "subject"),
+                state_name: lang.label("verification_state", "verified"),
+                state: "verified".into(),
+                failures: 1,
+            }],
+            revealed: false,
+            events: vec![EventLine {
+                at: "2026-12-01 10:00 (UTC+8)".into(),
+                name: lang.label("event", "submitted"),
+                kind: "submitted".into(),
+                detail: r#"{"kind":"new_filing"}"#.into(),
+            }],
+            reason_error: notice
+                .as_ref()
+                .is_some_and(|n| n.outcome == "invalid_input"),
+            notice,
+        }
+    }
+
+    #[test]
+    fn filing_awaiting_review_in_chinese() {
+        insta::assert_snapshot!(page(Lang::Zh, None).render().expect("renders"));
+    }
+
+    #[test]
+    fn a_refused_rejection_in_english_marks_the_reason_field() {
+        let notice = Notice {
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            tone: "error",
+            outcome: "invalid_input",
+            text: Lang::En.texts().invalid_input.to_string(),
+        };
+        insta::assert_snapshot!(page(Lang::En, Some(notice)).render().expect("renders"));
+    }
 }

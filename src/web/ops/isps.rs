@@ -7,18 +7,18 @@ use axum::Form;
 use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::http::header::CACHE_CONTROL;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::{get, post};
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::{Operator, failure, given};
+use super::{Frame, Operator, failure, given, render};
 use crate::clock::china_display;
 use crate::domain::input::text_field;
 use crate::flows::isp;
 use crate::store::{isps, webhooks};
 use crate::web::AppState;
+use crate::web::i18n::Chosen;
 
 /// Deliveries shown per ISP.
 const RECENT: i64 = 20;
@@ -34,6 +34,7 @@ struct DeliveryLine {
     kind: String,
     created: String,
     state: String,
+    state_name: String,
     tries: String,
 }
 
@@ -49,10 +50,7 @@ struct IspLine {
 #[derive(Template, WebTemplate)]
 #[template(path = "ops/isps.html")]
 struct IspsPage {
-    title: &'static str,
-    asset_version: &'static str,
-    operator: Option<String>,
-    csrf_token: String,
+    frame: Frame,
     isps: Vec<IspLine>,
     new_key: Option<String>,
     new_secret: Option<String>,
@@ -62,10 +60,12 @@ struct IspsPage {
 /// The page, with what was just made or what was wrong.
 async fn page(
     state: &AppState,
+    chosen: &Chosen,
     operator: &Operator,
     made: Option<isp::NewIsp>,
-    error: Option<String>,
+    error: Option<&str>,
 ) -> Response {
+    let lang = chosen.lang;
     let loaded = async {
         let mut conn = state.core.pool.acquire().await?;
         let mut lines = Vec::new();
@@ -83,6 +83,7 @@ async fn page(
                         filing: d.filing_id,
                         kind: d.event_type,
                         created: china_display(d.created_at),
+                        state_name: lang.label("delivery_state", &d.state),
                         state: d.state,
                         tries: d
                             .attempts
@@ -116,20 +117,17 @@ async fn page(
         None => (None, None),
     };
     let page = IspsPage {
-        title: "ISPs",
-        asset_version: env!("CARGO_PKG_VERSION"),
-        operator: Some(operator.session.username.clone()),
-        csrf_token: operator.session.csrf_token.clone(),
+        frame: operator.frame(chosen, &lang.texts().ops_isps_title, "/ops/isps"),
         isps: lines,
         new_key,
         new_secret,
-        error,
+        error: error.map(str::to_string),
     };
-    (status, [(CACHE_CONTROL, "no-store")], page).into_response()
+    render(chosen, status, page)
 }
 
-async fn list(State(state): State<AppState>, operator: Operator) -> Response {
-    page(&state, &operator, None, None).await
+async fn list(State(state): State<AppState>, chosen: Chosen, operator: Operator) -> Response {
+    page(&state, &chosen, &operator, None, None).await
 }
 
 #[derive(Deserialize)]
@@ -139,71 +137,65 @@ struct IspForm {
     csrf_token: Option<String>,
 }
 
-fn webhook_url(form: &IspForm) -> Result<Option<String>, String> {
+/// The form's webhook URL, if one was given; the refusal's text if it is
+/// not a URL the emulator can post to.
+fn webhook_url<'t>(chosen: &'t Chosen, form: &IspForm) -> Result<Option<String>, &'t str> {
     given(&form.webhook_url)
-        .map(|url| isp::webhook_url(url).map_err(|e| format!("The webhook URL {}.", e.message)))
+        .map(|url| isp::webhook_url(url).map_err(|_| &*chosen.lang.texts().ops_webhook_url_invalid))
         .transpose()
 }
 
 async fn create(
     State(state): State<AppState>,
+    chosen: Chosen,
     operator: Operator,
     Form(form): Form<IspForm>,
 ) -> Response {
-    if !operator.csrf_ok(form.csrf_token.as_deref().unwrap_or("")) {
-        return (
-            StatusCode::FORBIDDEN,
-            "This form has expired; go back and try again.",
-        )
-            .into_response();
+    let t = chosen.lang.texts();
+    if let Some(refusal) = operator.csrf_refusal(&chosen, form.csrf_token.as_deref(), "/ops/isps") {
+        return refusal;
     }
-    let name = match text_field(form.name.as_deref().unwrap_or(""), 200) {
-        Ok(name) => name,
-        Err(e) => {
-            return page(
-                &state,
-                &operator,
-                None,
-                Some(format!("The name {}.", e.message())),
-            )
-            .await;
-        }
+    let Ok(name) = text_field(form.name.as_deref().unwrap_or(""), 200) else {
+        return page(
+            &state,
+            &chosen,
+            &operator,
+            None,
+            Some(&t.ops_isp_name_invalid),
+        )
+        .await;
     };
-    let url = match webhook_url(&form) {
+    let url = match webhook_url(&chosen, &form) {
         Ok(url) => url,
-        Err(message) => return page(&state, &operator, None, Some(message)).await,
+        Err(message) => return page(&state, &chosen, &operator, None, Some(message)).await,
     };
     match isp::create(&state.core, &name, url.as_deref()).await {
-        Ok(made) => page(&state, &operator, Some(made), None).await,
+        Ok(made) => page(&state, &chosen, &operator, Some(made), None).await,
         Err(e) => failure(e),
     }
 }
 
 async fn set_webhook(
     State(state): State<AppState>,
+    chosen: Chosen,
     operator: Operator,
     Path(id): Path<String>,
     Form(form): Form<IspForm>,
 ) -> Response {
-    if !operator.csrf_ok(form.csrf_token.as_deref().unwrap_or("")) {
-        return (
-            StatusCode::FORBIDDEN,
-            "This form has expired; go back and try again.",
-        )
-            .into_response();
+    let t = chosen.lang.texts();
+    if let Some(refusal) = operator.csrf_refusal(&chosen, form.csrf_token.as_deref(), "/ops/isps") {
+        return refusal;
     }
     let Ok(id) = Uuid::parse_str(&id) else {
-        return (StatusCode::NOT_FOUND, "There is no such ISP.").into_response();
+        return operator.not_found(&chosen, &t.ops_no_such_isp);
     };
-    let url = match webhook_url(&form) {
+    let url = match webhook_url(&chosen, &form) {
         Ok(url) => url,
-        Err(message) => return page(&state, &operator, None, Some(message)).await,
+        Err(message) => return page(&state, &chosen, &operator, None, Some(message)).await,
     };
     match isp::set_webhook(&state.core, id, url.as_deref()).await {
-        Ok(_) => page(&state, &operator, None, None).await,
-        Err(sqlx::Error::RowNotFound) => {
-            (StatusCode::NOT_FOUND, "There is no such ISP.").into_response()
-        }
+        Ok(_) => page(&state, &chosen, &operator, None, None).await,
+        Err(sqlx::Error::RowNotFound) => operator.not_found(&chosen, &t.ops_no_such_isp),
         Err(e) => failure(e),
     }
 }

@@ -23,13 +23,14 @@ mod isps;
 mod sms;
 
 use super::AppState;
+use super::i18n::{Chosen, Lang, Texts};
 use crate::flows::operators;
 use crate::store::operators::Session;
 
 const SESSION_COOKIE: &str = "beian_ops";
 const LOGIN_COOKIE: &str = "beian_ops_login";
 pub(super) const PAGE: i64 = 50;
-pub(super) const STATES: [&str; 5] = [
+pub(in crate::web) const STATES: [&str; 5] = [
     "awaiting_verification",
     "awaiting_review",
     "approved",
@@ -84,14 +85,87 @@ pub(super) fn set_cookie(response: &mut Response, value: String) {
     }
 }
 
+/// The answer to a failure of ours, in both languages, since it may come
+/// before the page's language is known: the cause goes to the log, an id to
+/// the operator.
 pub(super) fn failure(cause: impl std::fmt::Display) -> Response {
     let id = Uuid::new_v4();
     tracing::error!(error = %cause, error_id = %id, "operator request failed");
+    let zh = Lang::Zh.texts();
+    let en = Lang::En.texts();
     (
         StatusCode::INTERNAL_SERVER_ERROR,
-        format!("The emulator failed to answer; error id {id}."),
+        format!(
+            "{} {}: {id}\n{} {}: {id}\n",
+            zh.server_error, zh.error_id, en.server_error, en.error_id
+        ),
     )
         .into_response()
+}
+
+/// What the layout of every operator page shows.
+pub(super) struct Frame {
+    pub(super) lang_code: &'static str,
+    pub(super) t: &'static Texts,
+    pub(super) title: String,
+    pub(super) operator: Option<String>,
+    pub(super) csrf_token: String,
+    pub(super) switch_href: String,
+    pub(super) switch_lang: &'static str,
+    pub(super) asset_version: &'static str,
+}
+
+impl Frame {
+    /// The frame of the page at `path` (where the language switch leads),
+    /// titled `title`, for `session`'s operator if one is signed in.
+    pub(super) fn new(
+        chosen: &Chosen,
+        title: &str,
+        path: &str,
+        session: Option<&Session>,
+    ) -> Frame {
+        let lang = chosen.lang;
+        Frame {
+            lang_code: lang.code(),
+            t: lang.texts(),
+            title: title.to_string(),
+            operator: session.map(|s| s.username.clone()),
+            csrf_token: session.map(|s| s.csrf_token.clone()).unwrap_or_default(),
+            switch_href: chosen.switch_href(path),
+            switch_lang: lang.other().code(),
+            asset_version: env!("CARGO_PKG_VERSION"),
+        }
+    }
+}
+
+/// An operator page: never cached, and remembering the language when the
+/// request chose one.
+pub(super) fn render(chosen: &Chosen, status: StatusCode, page: impl IntoResponse) -> Response {
+    chosen.remember((status, [(CACHE_CONTROL, "no-store")], page))
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "ops/message.html")]
+struct MessagePage {
+    frame: Frame,
+    message: String,
+    outcome: &'static str,
+}
+
+/// A page that says why a request was refused (`outcome` names the reason
+/// for tests, as `data-outcome`).
+pub(super) fn refusal(
+    frame: Frame,
+    status: StatusCode,
+    message: &str,
+    outcome: &'static str,
+) -> Response {
+    let page = MessagePage {
+        frame,
+        message: message.to_string(),
+        outcome,
+    };
+    (status, [(CACHE_CONTROL, "no-store")], page).into_response()
 }
 
 /// A signed-in operator; a request without one is sent to the sign-in page.
@@ -119,36 +193,65 @@ impl FromRequestParts<AppState> for Operator {
 }
 
 impl Operator {
-    /// Compares in constant time.
-    pub(super) fn csrf_ok(&self, sent: &str) -> bool {
+    /// The frame of one of this operator's pages.
+    pub(super) fn frame(&self, chosen: &Chosen, title: &str, path: &str) -> Frame {
+        Frame::new(chosen, title, path, Some(&self.session))
+    }
+
+    /// Checks a form's CSRF token, in constant time: the refusal page, in
+    /// the operator's language, when it does not match.
+    pub(super) fn csrf_refusal(
+        &self,
+        chosen: &Chosen,
+        sent: Option<&str>,
+        path: &str,
+    ) -> Option<Response> {
+        let sent = sent.unwrap_or("");
         let expected = self.session.csrf_token.as_bytes();
-        sent.len() == expected.len()
+        let matches = sent.len() == expected.len()
             && sent
                 .bytes()
                 .zip(expected)
                 .fold(0, |diff, (a, b)| diff | (a ^ b))
-                == 0
+                == 0;
+        if matches {
+            return None;
+        }
+        let t = chosen.lang.texts();
+        Some(refusal(
+            self.frame(chosen, &t.form_expired, path),
+            StatusCode::FORBIDDEN,
+            &t.form_expired,
+            "form_expired",
+        ))
+    }
+
+    /// The page for something that is not there.
+    pub(super) fn not_found(&self, chosen: &Chosen, message: &str) -> Response {
+        refusal(
+            self.frame(chosen, message, "/ops/filings"),
+            StatusCode::NOT_FOUND,
+            message,
+            "not_found",
+        )
     }
 }
 
 #[derive(Template, WebTemplate)]
 #[template(path = "ops/login.html")]
 struct LoginPage {
-    title: &'static str,
-    asset_version: &'static str,
-    operator: Option<String>,
-    csrf_token: String,
+    frame: Frame,
+    /// The sign-in form's own CSRF token (there is no session yet).
+    login_token: String,
     username: String,
     failed: bool,
 }
 
-fn login_page(headers: &HeaderMap, username: String, failed: bool) -> Response {
+fn login_page(chosen: &Chosen, headers: &HeaderMap, username: String, failed: bool) -> Response {
     let token = operators::random_hex();
     let page = LoginPage {
-        title: "Sign in",
-        asset_version: env!("CARGO_PKG_VERSION"),
-        operator: None,
-        csrf_token: token.clone(),
+        frame: Frame::new(chosen, &chosen.lang.texts().ops_sign_in, "/ops/login", None),
+        login_token: token.clone(),
         username,
         failed,
     };
@@ -157,7 +260,7 @@ fn login_page(headers: &HeaderMap, username: String, failed: bool) -> Response {
     } else {
         StatusCode::OK
     };
-    let mut response = (status, [(CACHE_CONTROL, "no-store")], page).into_response();
+    let mut response = render(chosen, status, page);
     set_cookie(
         &mut response,
         format!("{LOGIN_COOKIE}={token}{}", cookie_attributes(headers)),
@@ -165,8 +268,8 @@ fn login_page(headers: &HeaderMap, username: String, failed: bool) -> Response {
     response
 }
 
-async fn login_form(headers: HeaderMap) -> Response {
-    login_page(&headers, String::new(), false)
+async fn login_form(chosen: Chosen, headers: HeaderMap) -> Response {
+    login_page(&chosen, &headers, String::new(), false)
 }
 
 #[derive(Deserialize)]
@@ -178,12 +281,13 @@ struct LoginForm {
 
 async fn login(
     State(state): State<AppState>,
+    chosen: Chosen,
     headers: HeaderMap,
     Form(form): Form<LoginForm>,
 ) -> Response {
     let expected = cookie(&headers, LOGIN_COOKIE);
     if expected.is_none() || expected != form.csrf_token {
-        return login_page(&headers, String::new(), false);
+        return login_page(&chosen, &headers, String::new(), false);
     }
     let username = form.username.unwrap_or_default();
     let password = form.password.unwrap_or_default();
@@ -202,7 +306,7 @@ async fn login(
             );
             response
         }
-        Ok(None) => login_page(&headers, username, true),
+        Ok(None) => login_page(&chosen, &headers, username, true),
         Err(e) => failure(e),
     }
 }
@@ -214,16 +318,15 @@ struct CsrfForm {
 
 async fn logout(
     State(state): State<AppState>,
+    chosen: Chosen,
     operator: Operator,
     headers: HeaderMap,
     Form(form): Form<CsrfForm>,
 ) -> Response {
-    if !operator.csrf_ok(form.csrf_token.as_deref().unwrap_or("")) {
-        return (
-            StatusCode::FORBIDDEN,
-            "This form has expired; go back and try again.",
-        )
-            .into_response();
+    if let Some(refusal) =
+        operator.csrf_refusal(&chosen, form.csrf_token.as_deref(), "/ops/filings")
+    {
+        return refusal;
     }
     if let Err(e) = operators::sign_out(&state.core, &operator.token).await {
         return failure(e);

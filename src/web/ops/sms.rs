@@ -6,19 +6,20 @@ use axum::Form;
 use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::http::header::CACHE_CONTROL;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::{get, post};
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::{Operator, PAGE, failure, given, urlencode};
+use super::filings::choices;
+use super::{Frame, Operator, PAGE, failure, given, render, urlencode};
 use crate::clock::china_display;
 use crate::domain::input::Mobile;
 use crate::flows::handset;
 use crate::store::handsets::{self, HandsetState};
 use crate::store::sms;
 use crate::web::AppState;
+use crate::web::i18n::{Chosen, fill};
 
 const SMS_STATES: [&str; 6] = [
     "scheduled",
@@ -42,10 +43,12 @@ struct Line {
     due: String,
     mobile: String,
     masked: String,
-    carrier: &'static str,
+    carrier: String,
     sender: String,
-    kind: &'static str,
+    kind: String,
+    kind_name: String,
     state: String,
+    state_name: String,
     reason: Option<String>,
     filing: Uuid,
 }
@@ -53,11 +56,8 @@ struct Line {
 #[derive(Template, WebTemplate)]
 #[template(path = "ops/sms.html")]
 struct LogPage {
-    title: &'static str,
-    asset_version: &'static str,
-    operator: Option<String>,
-    csrf_token: String,
-    states: &'static [&'static str],
+    frame: Frame,
+    states: Vec<(&'static str, String)>,
     filter_mobile: String,
     filter_state: String,
     messages: Vec<Line>,
@@ -71,29 +71,13 @@ struct LogQuery {
     before: Option<i64>,
 }
 
-fn carrier_name(carrier: Option<&str>) -> &'static str {
-    match carrier {
-        Some("telecom") => "China Telecom",
-        Some("unicom") => "China Unicom",
-        Some("mobile") => "China Mobile",
-        _ => "unknown",
-    }
-}
-
-fn kind_name(reason: &str) -> &'static str {
-    match reason {
-        "first" => "first",
-        "manual_resend" => "manual resend",
-        "noon_resend" => "noon resend",
-        _ => "other",
-    }
-}
-
 async fn log(
     State(state): State<AppState>,
+    chosen: Chosen,
     operator: Operator,
     Query(query): Query<LogQuery>,
 ) -> Response {
+    let lang = chosen.lang;
     let mobile = given(&query.mobile).and_then(|m| Mobile::parse(m).ok());
     let sms_state = given(&query.state).filter(|s| SMS_STATES.contains(s));
     let listed = async {
@@ -134,26 +118,25 @@ async fn log(
                 .map(|p| p.masked())
                 .unwrap_or_default(),
             mobile: m.mobile,
-            carrier: carrier_name(m.carrier.as_deref()),
+            carrier: lang.label("carrier", m.carrier.as_deref().unwrap_or("unknown")),
             sender: m.sender.unwrap_or_default(),
-            kind: kind_name(&m.reason),
+            kind_name: lang.label("sms_kind", &m.reason),
+            kind: m.reason,
+            state_name: lang.label("sms_state", &m.state),
             state: m.state,
             reason: m.state_reason,
             filing: m.filing_id,
         })
         .collect();
     let page = LogPage {
-        title: "SMS log",
-        asset_version: env!("CARGO_PKG_VERSION"),
-        operator: Some(operator.session.username.clone()),
-        csrf_token: operator.session.csrf_token.clone(),
-        states: &SMS_STATES,
+        frame: operator.frame(&chosen, &lang.texts().ops_sms_title, "/ops/sms"),
+        states: choices(lang, "sms_state", SMS_STATES),
         filter_mobile: mobile.map(|m| m.as_str().to_string()).unwrap_or_default(),
         filter_state: sms_state.unwrap_or("").to_string(),
         messages,
         next_page,
     };
-    (StatusCode::OK, [(CACHE_CONTROL, "no-store")], page).into_response()
+    render(&chosen, StatusCode::OK, page)
 }
 
 struct Bubble {
@@ -165,14 +148,11 @@ struct Bubble {
 #[derive(Template, WebTemplate)]
 #[template(path = "ops/handset.html")]
 struct HandsetPage {
-    title: &'static str,
-    asset_version: &'static str,
-    operator: Option<String>,
-    csrf_token: String,
+    frame: Frame,
     mobile: String,
     masked: String,
     state: String,
-    handset_states: &'static [&'static str],
+    handset_states: Vec<(&'static str, String)>,
     inbox: Vec<Bubble>,
     notice: Option<String>,
 }
@@ -180,12 +160,15 @@ struct HandsetPage {
 /// One handset's inbox, as the phone would show it.
 async fn handset_view(
     state: &AppState,
+    chosen: &Chosen,
     operator: &Operator,
     raw: &str,
     notice: Option<String>,
 ) -> Response {
+    let lang = chosen.lang;
+    let t = lang.texts();
     let Ok(mobile) = Mobile::parse(raw) else {
-        return (StatusCode::NOT_FOUND, "That is not a mobile number.").into_response();
+        return operator.not_found(chosen, &t.ops_not_a_mobile);
     };
     let loaded = async {
         let mut conn = state.core.pool.acquire().await?;
@@ -199,17 +182,15 @@ async fn handset_view(
         Err(e) => return failure(e),
     };
     let Some(handset_state) = handset_state else {
-        return (StatusCode::NOT_FOUND, "No filing named this mobile number.").into_response();
+        return operator.not_found(chosen, &t.ops_no_filing_for_mobile);
     };
+    let path = format!("/ops/handsets/{}", mobile.as_str());
     let page = HandsetPage {
-        title: "Handset",
-        asset_version: env!("CARGO_PKG_VERSION"),
-        operator: Some(operator.session.username.clone()),
-        csrf_token: operator.session.csrf_token.clone(),
+        frame: operator.frame(chosen, &t.ops_handset_title, &path),
         masked: mobile.masked(),
         mobile: mobile.as_str().to_string(),
         state: handset_state,
-        handset_states: &HANDSET_STATES,
+        handset_states: choices(lang, "handset_state", HANDSET_STATES),
         inbox: inbox
             .into_iter()
             .map(|m| Bubble {
@@ -220,15 +201,16 @@ async fn handset_view(
             .collect(),
         notice,
     };
-    (StatusCode::OK, [(CACHE_CONTROL, "no-store")], page).into_response()
+    render(chosen, StatusCode::OK, page)
 }
 
 async fn handset_page(
     State(state): State<AppState>,
+    chosen: Chosen,
     operator: Operator,
     Path(mobile): Path<String>,
 ) -> Response {
-    handset_view(&state, &operator, &mobile, None).await
+    handset_view(&state, &chosen, &operator, &mobile, None).await
 }
 
 #[derive(Deserialize)]
@@ -239,35 +221,37 @@ struct StateForm {
 
 async fn set_state(
     State(state): State<AppState>,
+    chosen: Chosen,
     operator: Operator,
     Path(raw): Path<String>,
     Form(form): Form<StateForm>,
 ) -> Response {
-    if !operator.csrf_ok(form.csrf_token.as_deref().unwrap_or("")) {
-        return (
-            StatusCode::FORBIDDEN,
-            "This form has expired; go back and try again.",
-        )
-            .into_response();
+    let lang = chosen.lang;
+    let t = lang.texts();
+    let Ok(mobile) = Mobile::parse(&raw) else {
+        return operator.not_found(&chosen, &t.ops_not_a_mobile);
+    };
+    let path = format!("/ops/handsets/{}", mobile.as_str());
+    if let Some(refusal) = operator.csrf_refusal(&chosen, form.csrf_token.as_deref(), &path) {
+        return refusal;
     }
     let new_state = match form.state.as_deref() {
         Some("online") => HandsetState::Online,
         Some("no_signal") => HandsetState::NoSignal,
         Some("blocking") => HandsetState::Blocking,
         _ => {
-            return (
+            return super::refusal(
+                operator.frame(&chosen, &t.ops_handset_title, &path),
                 StatusCode::UNPROCESSABLE_ENTITY,
-                "The state must be online, no_signal or blocking.",
-            )
-                .into_response();
+                &t.ops_handset_state_invalid,
+                "invalid_input",
+            );
         }
-    };
-    let Ok(mobile) = Mobile::parse(&raw) else {
-        return (StatusCode::NOT_FOUND, "That is not a mobile number.").into_response();
     };
     if let Err(e) = handset::set_state(&state.core, &mobile, new_state).await {
         return failure(e);
     }
-    let notice = format!("The handset is now {}.", new_state.as_str());
-    handset_view(&state, &operator, &raw, Some(notice)).await
+    let name = lang.label("handset_state", new_state.as_str());
+    let notice = fill(&t.ops_handset_state_set, &[("state", &name)]);
+    handset_view(&state, &chosen, &operator, &raw, Some(notice)).await
 }
