@@ -38,10 +38,13 @@ pub async fn create(
     })
 }
 
-/// Checks a receiver's URL: plain `http://` (the emulator runs beside the
-/// systems it tests and speaks no TLS to them).
-pub fn webhook_url(raw: &str) -> Result<String, super::FieldError> {
-    let url = raw.trim();
+/// Checks a receiver's URL, sent in `field`: plain `http://` (the emulator
+/// runs beside the systems it tests and speaks no TLS to them). A missing or
+/// blank value means no receiver.
+pub fn webhook_url(field: &str, raw: Option<&str>) -> Result<Option<String>, super::FieldError> {
+    let Some(url) = raw.map(str::trim).filter(|u| !u.is_empty()) else {
+        return Ok(None);
+    };
     let host = url.strip_prefix("http://").unwrap_or("");
     if host.is_empty()
         || host.starts_with('/')
@@ -49,11 +52,11 @@ pub fn webhook_url(raw: &str) -> Result<String, super::FieldError> {
         || url.chars().any(char::is_whitespace)
     {
         return Err(super::FieldError::new(
-            "webhook_url",
+            field,
             "must be an http:// URL such as http://127.0.0.1:9000/hooks",
         ));
     }
-    Ok(url.to_string())
+    Ok(Some(url.to_string()))
 }
 
 /// Sets the ISP's receiver, keeping its secret or making one; `None` when

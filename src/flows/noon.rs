@@ -18,18 +18,27 @@ const BATCH: i64 = 2000;
 /// Sends the latest due daily resend to every mobile that has not had it;
 /// returns how many codes it sent.
 pub async fn resend_due(core: &Core) -> Result<u64, IssueError> {
+    resend_due_in_batches(core, BATCH).await
+}
+
+/// [`resend_due`], `batch` mobiles to a transaction (tests use small ones).
+pub async fn resend_due_in_batches(core: &Core, batch: i64) -> Result<u64, IssueError> {
     let now = core.clock.now().await?;
     let moment = latest_daily(now, core.settings.resend_time);
     let day = china_date(moment);
     let day_starts = china_midnight(day);
     let mut sent = 0;
+    let mut cursor: noon::Cursor = (0, -1);
     loop {
         let mut tx = core.pool.begin().await?;
         lock_job(&mut tx, Job::NoonResend).await?;
-        let candidates = noon::candidates(&mut tx, day, day_starts, now, BATCH).await?;
-        let filing_ids: Vec<_> = candidates.iter().map(|(_, f)| *f).collect();
+        let candidates = noon::candidates(&mut tx, day, day_starts, now, cursor, batch).await?;
+        if let Some(&(_, _, seq, position)) = candidates.last() {
+            cursor = (seq, position);
+        }
+        let filing_ids: Vec<_> = candidates.iter().map(|c| c.1).collect();
         filings::lock_many(&mut tx, &filing_ids).await?;
-        let verification_ids: Vec<_> = candidates.iter().map(|(v, _)| *v).collect();
+        let verification_ids: Vec<_> = candidates.iter().map(|c| c.0).collect();
         let due = noon::claim(&mut tx, &verification_ids, day, day_starts, now).await?;
         let mobiles: Vec<Option<Mobile>> =
             due.iter().map(|d| Mobile::parse(&d.mobile).ok()).collect();
@@ -56,7 +65,7 @@ pub async fn resend_due(core: &Core) -> Result<u64, IssueError> {
         issue_codes(core, &mut tx, &targets, CodeReason::NoonResend, now, now).await?;
         tx.commit().await?;
         sent += targets.len() as u64;
-        if (candidates.len() as i64) < BATCH {
+        if (candidates.len() as i64) < batch {
             return Ok(sent);
         }
     }

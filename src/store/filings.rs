@@ -251,24 +251,21 @@ pub async fn return_to_isp(
 }
 
 /// Returns up to `batch` filings whose deadline has passed
-/// (`verification_expired`), waiting for any request that holds one of them.
+/// (`verification_expired`). A filing a request holds is skipped, never
+/// waited for: the request enforces the deadline itself, and the next pass
+/// (due at once, since the deadline is past) takes it. Never waiting also
+/// means the sweep cannot deadlock with flows that lock several filings.
 pub async fn return_expired(
     conn: &mut PgConnection,
     now: DateTime<Utc>,
     batch: i64,
 ) -> Result<u64, sqlx::Error> {
     let returned: Vec<Uuid> = sqlx::query_scalar(
-        "WITH due AS (
+        "WITH locked AS (
              SELECT id FROM filings
              WHERE state = 'awaiting_verification' AND deadline <= $1
-             ORDER BY deadline LIMIT $2),
-         -- Locked in id order, as every multi-filing lock is, and checked
-         -- again once locked.
-         locked AS (
-             SELECT f.id FROM filings f JOIN due USING (id)
-             WHERE f.state = 'awaiting_verification' AND f.deadline <= $1
-             ORDER BY f.id
-             FOR UPDATE OF f),
+             ORDER BY deadline LIMIT $2
+             FOR UPDATE SKIP LOCKED),
          returned AS (
              UPDATE filings f SET state = 'returned', return_reason = 'verification_expired'
              FROM locked WHERE f.id = locked.id RETURNING f.id),
@@ -395,6 +392,10 @@ pub struct CodeMatch {
     pub certificate_tail: String,
 }
 
+/// The code a person typed, live or ended by its filing's return. Only a
+/// verification still pending can hold one (verifying spends the code), and
+/// saying so lets the lookup start from the partial index on pending mobiles
+/// rather than scan every code ever issued.
 pub async fn match_code(
     conn: &mut PgConnection,
     province: &str,
@@ -406,7 +407,7 @@ pub async fn match_code(
          FROM codes c
          JOIN verifications v ON v.id = c.verification_id
          JOIN filings f ON f.id = v.filing_id
-         WHERE v.mobile = $2 AND c.code = $3 AND f.province = $1
+         WHERE v.mobile = $2 AND v.state = 'pending' AND c.code = $3 AND f.province = $1
            AND (c.state = 'live' OR (c.state = 'ended' AND f.state = 'returned'))
          ORDER BY c.issued_at DESC LIMIT 1",
     )

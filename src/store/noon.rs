@@ -13,29 +13,39 @@ pub struct Due {
     pub deadline: DateTime<Utc>,
 }
 
+/// Where a run of the resend has got to: the (filing `seq`, verification
+/// `position`) of the last candidate it looked at.
+pub type Cursor = (i64, i32);
+
 /// Up to `batch` mobiles still waiting in a filing submitted before
-/// `day_starts` that have not had the resend of `day`, as (verification,
-/// filing) ids, oldest filing first. Nothing is locked yet.
+/// `day_starts` that have not had the resend of `day`, after `cursor`, as
+/// (verification id, filing id, their cursor), oldest filing first. Nothing is
+/// locked yet. Going on from the cursor keeps each batch from reading again
+/// the mobiles the batches before it claimed.
 pub async fn candidates(
     conn: &mut PgConnection,
     day: NaiveDate,
     day_starts: DateTime<Utc>,
     now: DateTime<Utc>,
+    cursor: Cursor,
     batch: i64,
-) -> Result<Vec<(Uuid, Uuid)>, sqlx::Error> {
+) -> Result<Vec<(Uuid, Uuid, i64, i32)>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT v.id, f.id
+        "SELECT v.id, f.id, f.seq, v.position
          FROM verifications v JOIN filings f ON f.id = v.filing_id
          WHERE f.state = 'awaiting_verification' AND v.state = 'pending'
            AND f.submitted_at < $2 AND f.deadline > $3
+           AND f.seq >= $4 AND (f.seq, v.position) > ($4, $5)
            AND NOT EXISTS (SELECT 1 FROM noon_resends n
                            WHERE n.verification_id = v.id AND n.china_day = $1)
          ORDER BY f.seq, v.position
-         LIMIT $4",
+         LIMIT $6",
     )
     .bind(day)
     .bind(day_starts)
     .bind(now)
+    .bind(cursor.0)
+    .bind(cursor.1)
     .bind(batch)
     .fetch_all(conn)
     .await

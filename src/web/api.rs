@@ -295,18 +295,8 @@ async fn set_webhook(
     Authenticated(isp): Authenticated,
     body: super::json::JsonBody<WebhookBody>,
 ) -> Result<Json<WebhookView>, ApiError> {
-    let url = match body
-        .value
-        .url
-        .as_deref()
-        .map(str::trim)
-        .filter(|u| !u.is_empty())
-    {
-        None => None,
-        Some(url) => {
-            Some(crate::flows::isp::webhook_url(url).map_err(|e| ApiError::invalid(vec![e]))?)
-        }
-    };
+    let url = crate::flows::isp::webhook_url("url", body.value.url.as_deref())
+        .map_err(|e| ApiError::invalid(vec![e]))?;
     let secret = crate::flows::isp::set_webhook(&state.core, isp.id, url.as_deref()).await?;
     Ok(Json(WebhookView { url, secret }))
 }

@@ -293,18 +293,9 @@ async fn create_isp(
 ) -> Result<Response, ApiError> {
     let name = text_field(body.value.name.as_deref().unwrap_or(""), 200)
         .map_err(|e| ApiError::invalid(vec![FieldError::new("name", e.message())]))?;
-    let webhook_url = match body
-        .value
-        .webhook_url
-        .as_deref()
-        .map(str::trim)
-        .filter(|u| !u.is_empty())
-    {
-        None => None,
-        Some(url) => {
-            Some(crate::flows::isp::webhook_url(url).map_err(|e| ApiError::invalid(vec![e]))?)
-        }
-    };
+    let webhook_url =
+        crate::flows::isp::webhook_url("webhook_url", body.value.webhook_url.as_deref())
+            .map_err(|e| ApiError::invalid(vec![e]))?;
     let isp = crate::flows::isp::create(&state.core, &name, webhook_url.as_deref()).await?;
     let body = IspCreated {
         id: isp.id,

@@ -124,6 +124,46 @@ async fn two_instances_send_each_noon_resend_once() {
 }
 
 #[tokio::test]
+async fn a_resend_in_many_small_batches_reaches_every_mobile_once() {
+    let app = TestApp::spawn().await;
+    set_clock(&app, china_time_ahead(&app, 1, 8, 0).await).await;
+    let mut mobiles = Vec::new();
+    for i in 0..7 {
+        let subject = format!("1390000{:04}", i * 2);
+        let website = format!("1390000{:04}", i * 2 + 1);
+        app.submit(&new_filing(
+            "gs",
+            person(("Zhou Jie", "620102198001011234", &subject)),
+            person(("Wu Min", "62010219900202567X", &website)),
+        ))
+        .await;
+        mobiles.extend([subject, website]);
+    }
+    // One mobile verifies first; it is skipped, and the batches after it go on.
+    let code = app.latest_code(&mobiles[4]).await;
+    assert_eq!(
+        app.verify("gs", tail("620102198001011234"), &mobiles[4], &code)
+            .await["outcome"],
+        "verified"
+    );
+    // Past the next noon without waking the scheduler; the flow runs here,
+    // three mobiles to a transaction.
+    let next_noon = china_time_ahead(&app, 1, 12, 1).await;
+    app.core.clock.set(next_noon).await.unwrap();
+    beian_sms::flows::noon::resend_due_in_batches(&app.core, 3)
+        .await
+        .unwrap();
+    for (i, mobile) in mobiles.iter().enumerate() {
+        let expected = if i == 4 { 1 } else { 2 };
+        assert_eq!(app.inbox(mobile).await.len(), expected, "{mobile}");
+    }
+    let again = beian_sms::flows::noon::resend_due_in_batches(&app.core, 3)
+        .await
+        .unwrap();
+    assert_eq!(again, 0, "a second run sends nothing");
+}
+
+#[tokio::test]
 async fn a_server_down_at_noon_sends_the_missed_resend_once_when_it_starts() {
     let app = TestApp::spawn().await;
     set_clock(&app, china_time_ahead(&app, 1, 10, 0).await).await;

@@ -225,6 +225,8 @@ async fn an_isp_sets_its_receiver_through_the_api() {
     };
     let bad = set(json!({ "url": "ftp://example" })).await.unwrap();
     assert_eq!(bad.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let bad: Value = bad.json().await.unwrap();
+    assert_eq!(bad["error"]["field"], "url", "{bad}");
     let first: Value = set(json!({ "url": "http://127.0.0.1:9/a" }))
         .await
         .unwrap()

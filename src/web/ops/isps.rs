@@ -12,7 +12,7 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::{Frame, Operator, failure, given, render};
+use super::{Frame, Operator, failure, render};
 use crate::clock::china_display;
 use crate::domain::input::text_field;
 use crate::flows::isp;
@@ -140,9 +140,8 @@ struct IspForm {
 /// The form's webhook URL, if one was given; the refusal's text if it is
 /// not a URL the emulator can post to.
 fn webhook_url<'t>(chosen: &'t Chosen, form: &IspForm) -> Result<Option<String>, &'t str> {
-    given(&form.webhook_url)
-        .map(|url| isp::webhook_url(url).map_err(|_| &*chosen.lang.texts().ops_webhook_url_invalid))
-        .transpose()
+    isp::webhook_url("webhook_url", form.webhook_url.as_deref())
+        .map_err(|_| &*chosen.lang.texts().ops_webhook_url_invalid)
 }
 
 async fn create(
