@@ -13,6 +13,7 @@ use crate::domain::province;
 use crate::store::codes::CodeReason;
 use crate::store::{Job, events, filings, lock_job, noon};
 
+/// Filings whose mobiles one transaction resends to.
 const BATCH: i64 = 2000;
 
 /// Sends the latest due daily resend to every mobile that has not had it;
@@ -21,21 +22,30 @@ pub async fn resend_due(core: &Core) -> Result<u64, IssueError> {
     resend_due_in_batches(core, BATCH).await
 }
 
-/// [`resend_due`], `batch` mobiles to a transaction (tests use small ones).
+/// [`resend_due`], the mobiles of `batch` filings to a transaction (tests
+/// use small batches).
 pub async fn resend_due_in_batches(core: &Core, batch: i64) -> Result<u64, IssueError> {
     let now = core.clock.now().await?;
     let moment = latest_daily(now, core.settings.resend_time);
     let day = china_date(moment);
     let day_starts = china_midnight(day);
     let mut sent = 0;
-    let mut cursor: noon::Cursor = (0, -1);
+    let mut after = 0;
     loop {
         let mut tx = core.pool.begin().await?;
         lock_job(&mut tx, Job::NoonResend).await?;
-        let candidates = noon::candidates(&mut tx, day, day_starts, now, cursor, batch).await?;
-        if let Some(&(_, _, seq, position)) = candidates.last() {
-            cursor = (seq, position);
+        if noon::day_done(&mut tx, day).await? {
+            return Ok(sent);
         }
+        let walked = noon::waiting_filings(&mut tx, day_starts, now, after, batch).await?;
+        let Some(&(_, last)) = walked.last() else {
+            noon::finish_day(&mut tx, day, now).await?;
+            tx.commit().await?;
+            return Ok(sent);
+        };
+        after = last;
+        let walked: Vec<_> = walked.into_iter().map(|(id, _)| id).collect();
+        let candidates = noon::candidates(&mut tx, &walked, day).await?;
         let filing_ids: Vec<_> = candidates.iter().map(|c| c.1).collect();
         filings::lock_many(&mut tx, &filing_ids).await?;
         let verification_ids: Vec<_> = candidates.iter().map(|c| c.0).collect();
@@ -63,10 +73,12 @@ pub async fn resend_due_in_batches(core: &Core, batch: i64) -> Result<u64, Issue
             .collect();
         events::record_many(&mut tx, &filing_ids, now, &kinds, &details).await?;
         issue_codes(core, &mut tx, &targets, CodeReason::NoonResend, now, now).await?;
-        tx.commit().await?;
         sent += targets.len() as u64;
-        if (candidates.len() as i64) < batch {
+        if (walked.len() as i64) < batch {
+            noon::finish_day(&mut tx, day, now).await?;
+            tx.commit().await?;
             return Ok(sent);
         }
+        tx.commit().await?;
     }
 }

@@ -24,17 +24,24 @@ pub async fn create(
     now: DateTime<Utc>,
 ) -> Result<Uuid, sqlx::Error> {
     sqlx::query_scalar(
-        "INSERT INTO isps (id, name, api_key_hash, webhook_url, webhook_secret, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+        "INSERT INTO isps (id, name, api_key_hash, api_key_hint, webhook_url, webhook_secret,
+                           created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
     )
     .bind(Uuid::new_v4())
     .bind(name)
     .bind(hash_key(api_key))
+    .bind(key_hint(api_key))
     .bind(webhook_url)
     .bind(webhook_secret)
     .bind(now)
     .fetch_one(conn)
     .await
+}
+
+/// What operators see of a key: its prefix and four characters.
+fn key_hint(api_key: &str) -> String {
+    api_key.chars().take(8).collect()
 }
 
 pub async fn by_key(conn: &mut PgConnection, api_key: &str) -> Result<Option<Isp>, sqlx::Error> {
@@ -69,6 +76,8 @@ pub async fn set_webhook(
 pub struct Listed {
     pub id: Uuid,
     pub name: String,
+    /// The key's opening characters, e.g. `bsk_1a2b`.
+    pub api_key_hint: Option<String>,
     pub webhook_url: Option<String>,
     pub created_at: DateTime<Utc>,
     pub filings: i64,
@@ -77,7 +86,7 @@ pub struct Listed {
 /// Every ISP, newest first, with how many filings it submitted.
 pub async fn list(conn: &mut PgConnection) -> Result<Vec<Listed>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT i.id, i.name, i.webhook_url, i.created_at,
+        "SELECT i.id, i.name, i.api_key_hint, i.webhook_url, i.created_at,
                 (SELECT count(*) FROM filings f WHERE f.isp_id = i.id) AS filings
          FROM isps i ORDER BY i.created_at DESC, i.name",
     )

@@ -50,7 +50,7 @@ pub async fn erase_all(pool: &sqlx::PgPool) -> Result<(), sqlx::Error> {
         }
         let erased = sqlx::query(
             "TRUNCATE isps, filings, verifications, codes, sms, events, handsets, captchas,
-                      resend_quota, verify_throttle, ip_throttle, virtual_clock, noon_resends,
+                      resend_quota, verify_throttle, ip_throttle, virtual_clock, noon_resends, noon_days,
                       webhook_deliveries, webhook_attempts
              RESTART IDENTITY",
         )

@@ -13,42 +13,72 @@ pub struct Due {
     pub deadline: DateTime<Utc>,
 }
 
-/// Where a run of the resend has got to: the (filing `seq`, verification
-/// `position`) of the last candidate it looked at.
-pub type Cursor = (i64, i32);
-
-/// Up to `batch` mobiles still waiting in a filing submitted before
-/// `day_starts` that have not had the resend of `day`, after `cursor`, as
-/// (verification id, filing id, their cursor), oldest filing first. Nothing is
-/// locked yet. Going on from the cursor keeps each batch from reading again
-/// the mobiles the batches before it claimed.
-pub async fn candidates(
+/// Up to `batch` filings submitted before `day_starts` that still wait and
+/// whose deadline is after `now`, after the filing with sequence number
+/// `after`, in submission order: (id, seq). Going on from the last one read
+/// keeps each batch from reading again what the batches before it did.
+pub async fn waiting_filings(
     conn: &mut PgConnection,
-    day: NaiveDate,
     day_starts: DateTime<Utc>,
     now: DateTime<Utc>,
-    cursor: Cursor,
+    after: i64,
     batch: i64,
-) -> Result<Vec<(Uuid, Uuid, i64, i32)>, sqlx::Error> {
+) -> Result<Vec<(Uuid, i64)>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT v.id, f.id, f.seq, v.position
-         FROM verifications v JOIN filings f ON f.id = v.filing_id
-         WHERE f.state = 'awaiting_verification' AND v.state = 'pending'
-           AND f.submitted_at < $2 AND f.deadline > $3
-           AND f.seq >= $4 AND (f.seq, v.position) > ($4, $5)
-           AND NOT EXISTS (SELECT 1 FROM noon_resends n
-                           WHERE n.verification_id = v.id AND n.china_day = $1)
-         ORDER BY f.seq, v.position
-         LIMIT $6",
+        "SELECT id, seq FROM filings
+         WHERE state = 'awaiting_verification' AND seq > $3
+           AND submitted_at < $1 AND deadline > $2
+         ORDER BY seq LIMIT $4",
     )
-    .bind(day)
     .bind(day_starts)
     .bind(now)
-    .bind(cursor.0)
-    .bind(cursor.1)
+    .bind(after)
     .bind(batch)
     .fetch_all(conn)
     .await
+}
+
+/// The mobiles of these filings still waiting that have not had the resend
+/// of `day`, as (verification id, filing id). Nothing is locked yet.
+pub async fn candidates(
+    conn: &mut PgConnection,
+    filing_ids: &[Uuid],
+    day: NaiveDate,
+) -> Result<Vec<(Uuid, Uuid)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT v.id, v.filing_id FROM verifications v
+         WHERE v.filing_id = ANY($1) AND v.state = 'pending'
+           AND NOT EXISTS (SELECT 1 FROM noon_resends n
+                           WHERE n.verification_id = v.id AND n.china_day = $2)",
+    )
+    .bind(filing_ids)
+    .bind(day)
+    .fetch_all(conn)
+    .await
+}
+
+/// Whether the resend of `day` has already reached every mobile due it.
+pub async fn day_done(conn: &mut PgConnection, day: NaiveDate) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM noon_days WHERE china_day = $1)")
+        .bind(day)
+        .fetch_one(conn)
+        .await
+}
+
+/// Records that the resend of `day` reached every mobile due it.
+pub async fn finish_day(
+    conn: &mut PgConnection,
+    day: NaiveDate,
+    now: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO noon_days (china_day, finished_at) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+    )
+    .bind(day)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(())
 }
 
 /// Claims the resend of `day` for those candidates that still qualify, read

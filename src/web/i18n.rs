@@ -338,6 +338,7 @@ texts! {
     ops_isps_title,
     ops_key_once,
     ops_webhook_secret,
+    ops_api_key,
     ops_add_isp,
     ops_name,
     ops_webhook_url,

@@ -102,6 +102,70 @@ async fn pages_need_a_sign_in_and_a_wrong_one_says_nothing_about_which_part() {
     assert_eq!(anonymous.status(), StatusCode::SEE_OTHER);
     assert_eq!(anonymous.headers()[LOCATION], "/ops/login");
 
+    // Every page and every form, with a forged session too, sends the
+    // visitor to the sign-in page and changes nothing.
+    let filing = app
+        .submit(&new_filing("bj", person(ZHANG), person(LI)))
+        .await;
+    let id = filing["id"].as_str().unwrap();
+    let isp: String = sqlx::query_scalar("SELECT id::text FROM isps")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    let pages = [
+        "/ops/filings".to_string(),
+        format!("/ops/filings/{id}"),
+        format!("/ops/filings/{id}?reveal=1"),
+        "/ops/sms".to_string(),
+        format!("/ops/handsets/{}", ZHANG.2),
+        "/ops/isps".to_string(),
+    ];
+    let forms = [
+        format!("/ops/filings/{id}/approve"),
+        format!("/ops/filings/{id}/reject"),
+        format!("/ops/handsets/{}/state", ZHANG.2),
+        "/ops/isps".to_string(),
+        format!("/ops/isps/{isp}/webhook"),
+        "/ops/logout".to_string(),
+    ];
+    for cookie in ["", "beian_ops=forged"] {
+        for path in &pages {
+            let response = app
+                .client
+                .get(app.url(path))
+                .header(COOKIE, cookie)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), StatusCode::SEE_OTHER, "GET {path}");
+            assert_eq!(response.headers()[LOCATION], "/ops/login", "GET {path}");
+        }
+        for path in &forms {
+            let response = app
+                .client
+                .post(app.url(path))
+                .header(COOKIE, cookie)
+                .form(&[
+                    ("csrf_token", "x"),
+                    ("reason", "r"),
+                    ("state", "blocking"),
+                    ("name", "Forged ISP"),
+                    ("webhook_url", "http://127.0.0.1:9/x"),
+                ])
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), StatusCode::SEE_OTHER, "POST {path}");
+            assert_eq!(response.headers()[LOCATION], "/ops/login", "POST {path}");
+        }
+    }
+    assert_eq!(app.filing(id).await["state"], "awaiting_review");
+    let isps: i64 = sqlx::query_scalar("SELECT count(*) FROM isps")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(isps, 1, "no ISP was added");
+
     beian_sms::flows::operators::add(&app.core, "zhou.min", PASSWORD)
         .await
         .unwrap();
@@ -408,6 +472,13 @@ async fn operators_add_an_isp_whose_key_works_once_shown() {
     )
     .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let refused = page_after(&app, &session, "ftp://x").await;
+    assert!(
+        refused.contains("id=\"isp_webhook_url_error\"")
+            && refused.contains("value=\"Acme ISP\"")
+            && refused.contains("aria-invalid=\"true\""),
+        "the note stands beside the field and what was typed is kept: {refused}"
+    );
     let (status, made) = post_form(
         &app,
         &session,
@@ -434,6 +505,10 @@ async fn operators_add_an_isp_whose_key_works_once_shown() {
     let (_, again) = page(&app, &session, "/ops/isps").await;
     assert!(!again.contains(key), "the key is shown only once");
     assert!(again.contains("Acme ISP"));
+    assert!(
+        again.contains(&format!("<code data-key-hint>{}…</code>", &key[..8])),
+        "the key's opening characters tell it apart"
+    );
 }
 
 #[tokio::test]
@@ -526,4 +601,22 @@ async fn operator_pages_speak_chinese_unless_english_is_asked_for_and_the_choice
         .await
         .unwrap();
     assert!(login.contains("<h1>Sign in</h1>") && login.contains("Password"));
+}
+
+/// The ISP page after a refused add form with this webhook URL.
+async fn page_after(app: &TestApp, session: &str, webhook_url: &str) -> String {
+    let (_, isps) = page(app, session, "/ops/isps").await;
+    let csrf = hidden(&isps, "csrf_token");
+    let (_, shown) = post_form(
+        app,
+        session,
+        "/ops/isps",
+        &[
+            ("name", "Acme ISP"),
+            ("webhook_url", webhook_url),
+            ("csrf_token", &csrf),
+        ],
+    )
+    .await;
+    shown
 }

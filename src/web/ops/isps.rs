@@ -41,10 +41,21 @@ struct DeliveryLine {
 struct IspLine {
     id: Uuid,
     name: String,
+    key_hint: Option<String>,
     webhook_url: String,
     created: String,
     filings: i64,
     deliveries: Vec<DeliveryLine>,
+}
+
+/// A refused form: the add form (`isp` is `None`) or one ISP's webhook
+/// form, the field at fault, why, and what was typed into the add form.
+struct Refused {
+    isp: Option<Uuid>,
+    field: &'static str,
+    message: String,
+    name: String,
+    webhook_url: String,
 }
 
 #[derive(Template, WebTemplate)]
@@ -54,16 +65,43 @@ struct IspsPage {
     isps: Vec<IspLine>,
     new_key: Option<String>,
     new_secret: Option<String>,
-    error: Option<String>,
+    refused: Option<Refused>,
 }
 
-/// The page, with what was just made or what was wrong.
+impl IspsPage {
+    /// The note beside a field of the add form.
+    fn add_error(&self, field: &str) -> Option<&str> {
+        self.refused
+            .as_ref()
+            .filter(|r| r.isp.is_none() && r.field == field)
+            .map(|r| r.message.as_str())
+    }
+
+    /// The note beside one ISP's webhook URL.
+    fn webhook_error(&self, isp: &Uuid) -> Option<&str> {
+        self.refused
+            .as_ref()
+            .filter(|r| r.isp.as_ref() == Some(isp))
+            .map(|r| r.message.as_str())
+    }
+
+    /// What the add form shows in a field: what was typed, after a refusal.
+    fn typed(&self, field: &str) -> &str {
+        match (&self.refused, field) {
+            (Some(r), "name") if r.isp.is_none() => &r.name,
+            (Some(r), "webhook_url") if r.isp.is_none() => &r.webhook_url,
+            _ => "",
+        }
+    }
+}
+
+/// The page, with what was just made or what was refused.
 async fn page(
     state: &AppState,
     chosen: &Chosen,
     operator: &Operator,
     made: Option<isp::NewIsp>,
-    error: Option<&str>,
+    refused: Option<Refused>,
 ) -> Response {
     let lang = chosen.lang;
     let loaded = async {
@@ -74,6 +112,7 @@ async fn page(
             lines.push(IspLine {
                 id: listed.id,
                 name: listed.name,
+                key_hint: listed.api_key_hint,
                 webhook_url: listed.webhook_url.unwrap_or_default(),
                 created: china_display(listed.created_at),
                 filings: listed.filings,
@@ -107,7 +146,7 @@ async fn page(
         Ok(lines) => lines,
         Err(e) => return failure(e),
     };
-    let status = if error.is_some() {
+    let status = if refused.is_some() {
         StatusCode::UNPROCESSABLE_ENTITY
     } else {
         StatusCode::OK
@@ -121,7 +160,7 @@ async fn page(
         isps: lines,
         new_key,
         new_secret,
-        error: error.map(str::to_string),
+        refused,
     };
     render(chosen, status, page)
 }
@@ -137,11 +176,31 @@ struct IspForm {
     csrf_token: Option<String>,
 }
 
-/// The form's webhook URL, if one was given; the refusal's text if it is
-/// not a URL the emulator can post to.
-fn webhook_url<'t>(chosen: &'t Chosen, form: &IspForm) -> Result<Option<String>, &'t str> {
-    isp::webhook_url("webhook_url", form.webhook_url.as_deref())
-        .map_err(|_| &*chosen.lang.texts().ops_webhook_url_invalid)
+/// The form's webhook URL, if one was given; the refusal if it is not a URL
+/// the emulator can post to.
+fn webhook_url(
+    chosen: &Chosen,
+    form: &IspForm,
+    isp: Option<Uuid>,
+) -> Result<Option<String>, Refused> {
+    isp::webhook_url("webhook_url", form.webhook_url.as_deref()).map_err(|_| {
+        refused(
+            form,
+            isp,
+            "webhook_url",
+            &chosen.lang.texts().ops_webhook_url_invalid,
+        )
+    })
+}
+
+fn refused(form: &IspForm, isp: Option<Uuid>, field: &'static str, message: &str) -> Refused {
+    Refused {
+        isp,
+        field,
+        message: message.to_string(),
+        name: form.name.clone().unwrap_or_default(),
+        webhook_url: form.webhook_url.clone().unwrap_or_default(),
+    }
 }
 
 async fn create(
@@ -155,18 +214,12 @@ async fn create(
         return refusal;
     }
     let Ok(name) = text_field(form.name.as_deref().unwrap_or(""), 200) else {
-        return page(
-            &state,
-            &chosen,
-            &operator,
-            None,
-            Some(&t.ops_isp_name_invalid),
-        )
-        .await;
+        let why = refused(&form, None, "name", &t.ops_isp_name_invalid);
+        return page(&state, &chosen, &operator, None, Some(why)).await;
     };
-    let url = match webhook_url(&chosen, &form) {
+    let url = match webhook_url(&chosen, &form, None) {
         Ok(url) => url,
-        Err(message) => return page(&state, &chosen, &operator, None, Some(message)).await,
+        Err(why) => return page(&state, &chosen, &operator, None, Some(why)).await,
     };
     match isp::create(&state.core, &name, url.as_deref()).await {
         Ok(made) => page(&state, &chosen, &operator, Some(made), None).await,
@@ -188,9 +241,9 @@ async fn set_webhook(
     let Ok(id) = Uuid::parse_str(&id) else {
         return operator.not_found(&chosen, &t.ops_no_such_isp);
     };
-    let url = match webhook_url(&chosen, &form) {
+    let url = match webhook_url(&chosen, &form, Some(id)) {
         Ok(url) => url,
-        Err(message) => return page(&state, &chosen, &operator, None, Some(message)).await,
+        Err(why) => return page(&state, &chosen, &operator, None, Some(why)).await,
     };
     match isp::set_webhook(&state.core, id, url.as_deref()).await {
         Ok(_) => page(&state, &chosen, &operator, None, None).await,
