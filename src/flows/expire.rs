@@ -1,5 +1,6 @@
 //! The deadline, enforced when a filing is read as well as by the sweep.
 
+use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::Core;
@@ -28,4 +29,22 @@ pub async fn if_due(core: &Core, filing_id: Uuid) -> Result<(), sqlx::Error> {
         core.announce().await;
     }
     Ok(())
+}
+
+/// Applies the deadline to those of a listing's filings, (id, whether it
+/// awaits verification, deadline), that are past it and not yet swept;
+/// whether it returned any (the caller then reads its listing again).
+pub async fn any_due(
+    core: &Core,
+    listed: &[(Uuid, bool, DateTime<Utc>)],
+) -> Result<bool, sqlx::Error> {
+    let now = core.clock.now().await?;
+    let mut any = false;
+    for &(id, awaiting, deadline) in listed {
+        if awaiting && deadline <= now {
+            if_due(core, id).await?;
+            any = true;
+        }
+    }
+    Ok(any)
 }

@@ -568,6 +568,7 @@ pub struct OpsListed {
     pub isp_name: String,
     pub state: String,
     pub submitted_at: DateTime<Utc>,
+    pub deadline: DateTime<Utc>,
 }
 
 /// Every ISP's filings, newest first.
@@ -577,7 +578,7 @@ pub async fn list_all(
 ) -> Result<Vec<OpsListed>, sqlx::Error> {
     sqlx::query_as(
         "SELECT f.seq, f.id, f.province, f.kind, f.isp_reference, i.name AS isp_name, f.state,
-                f.submitted_at
+                f.submitted_at, f.deadline
          FROM filings f JOIN isps i ON i.id = f.isp_id
          WHERE ($1::text IS NULL OR f.state = $1)
            AND ($2::text IS NULL OR f.province = $2)

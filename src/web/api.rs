@@ -227,8 +227,24 @@ async fn list(
         before: query.before,
         limit,
     };
+    // The deadline applies to what is listed, whether or not the sweep has
+    // come by; no connection is held while it does.
+    let list = async || {
+        let mut conn = state.core.pool.acquire().await?;
+        filings::list_for_isp(&mut conn, isp.id, &filter).await
+    };
+    let mut rows = list().await?;
+    let listed: Vec<_> = rows
+        .iter()
+        .map(|r| {
+            let f = &r.filing;
+            (f.id, f.state == "awaiting_verification", f.deadline)
+        })
+        .collect();
+    if crate::flows::expire::any_due(&state.core, &listed).await? {
+        rows = list().await?;
+    }
     let mut conn = state.core.pool.acquire().await?;
-    let rows = filings::list_for_isp(&mut conn, isp.id, &filter).await?;
     let ids: Vec<Uuid> = rows.iter().map(|r| r.filing.id).collect();
     let mut by_filing: HashMap<Uuid, Vec<VerificationRow>> = HashMap::new();
     for v in filings::verifications_of(&mut conn, &ids).await? {

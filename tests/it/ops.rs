@@ -286,6 +286,16 @@ async fn a_filing_page_shows_its_timeline_and_masks_mobiles_until_asked() {
         assert!(masked.contains(kind), "{kind} on the timeline");
     }
     assert!(!masked.contains(&code), "never the code");
+
+    // Past the deadline with no sweep yet, the pages show it returned.
+    sqlx::query("UPDATE virtual_clock SET now = now + interval '48 hours 1 second'")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let (_, listing) = page(&app, &session, "/ops/filings").await;
+    assert!(listing.contains("data-state=\"returned\""), "{listing}");
+    let (_, late) = page(&app, &session, &format!("/ops/filings/{id}")).await;
+    assert!(late.contains("data-state=\"returned\""));
     assert!(!masked.contains(ZHANG.1), "never the certificate number");
     let (_, revealed) = page(&app, &session, &format!("/ops/filings/{id}?reveal=1")).await;
     assert!(revealed.contains(ZHANG.2));

@@ -224,6 +224,31 @@ async fn the_deadline_holds_to_the_second_whether_or_not_the_sweep_ran() {
 }
 
 #[tokio::test]
+async fn listings_apply_the_deadline_whether_or_not_the_sweep_ran() {
+    let app = TestApp::spawn().await;
+    let id = filed(&app).await;
+    // Moved without the hook, so no sweep runs.
+    sqlx::query("UPDATE virtual_clock SET now = now + interval '48 hours 1 second'")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let listed: Value = app
+        .client
+        .get(app.url("/api/v1/filings"))
+        .bearer_auth(&app.isp_key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let filing = &listed["filings"][0];
+    assert_eq!(filing["id"], id.as_str());
+    assert_eq!(filing["state"], "returned", "{listed}");
+    assert_eq!(filing["return_reason"], "verification_expired");
+}
+
+#[tokio::test]
 async fn the_sweep_returns_filings_past_their_deadline() {
     let app = TestApp::spawn().await;
     let id = filed(&app).await;

@@ -25,7 +25,7 @@ use crate::clock::china_display;
 use crate::domain::input::Mobile;
 use crate::domain::kind::FilingKind;
 use crate::flows::review::{self, ReviewError};
-use crate::flows::view;
+use crate::flows::{expire, view};
 use crate::store::events;
 use crate::store::filings::{self, OpsFilter};
 use crate::web::AppState;
@@ -100,8 +100,15 @@ async fn list(
         limit: PAGE,
     };
     let listed = async {
-        let mut conn = state.core.pool.acquire().await?;
-        filings::list_all(&mut conn, &filter).await
+        let listed = filings::list_all(&mut *state.core.pool.acquire().await?, &filter).await?;
+        let due: Vec<_> = listed
+            .iter()
+            .map(|f| (f.id, f.state == "awaiting_verification", f.deadline))
+            .collect();
+        if expire::any_due(&state.core, &due).await? {
+            return filings::list_all(&mut *state.core.pool.acquire().await?, &filter).await;
+        }
+        Ok(listed)
     }
     .await;
     let listed = match listed {
@@ -225,6 +232,7 @@ async fn filing_page(
     let lang = chosen.lang;
     let t = lang.texts();
     let loaded = async {
+        expire::if_due(&state.core, id).await?;
         let mut conn = state.core.pool.acquire().await?;
         let Some((isp_id, filing)) = view::filing(&mut conn, id, false).await? else {
             return Ok(None);
