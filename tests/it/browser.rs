@@ -251,6 +251,38 @@ async fn a_filer_verifies_on_the_gansu_portal_and_an_operator_approves_it() {
     );
     screenshot(&client, "operator-approved").await;
     assert_eq!(app.filing(&id).await["icp_number"], number.as_str());
+
+    // On a phone's screen no page is wider than the screen: wide tables
+    // scroll inside their own box.
+    client.set_window_size(390, 844).await.unwrap();
+    let filing_page = client.current_url().await.unwrap().to_string();
+    for path in [
+        filing_page,
+        format!("http://localhost:{port}/ops/filings"),
+        format!("http://localhost:{port}/ops/sms"),
+        format!("http://localhost:{port}/ops/isps"),
+        format!("http://gscainfo.localhost:{port}/verify"),
+    ] {
+        client.goto(&path).await.unwrap();
+        let widths = client
+            .execute(
+                "return [document.documentElement.scrollWidth, window.innerWidth];",
+                vec![],
+            )
+            .await
+            .unwrap();
+        let (page, screen) = (widths[0].as_i64().unwrap(), widths[1].as_i64().unwrap());
+        assert!(
+            page <= screen,
+            "{path} is {page}px wide on a {screen}px screen"
+        );
+    }
+    screenshot(&client, "filer-phone").await;
+    client
+        .goto(&format!("http://localhost:{port}/ops/sms"))
+        .await
+        .unwrap();
+    screenshot(&client, "operator-phone").await;
     client.close().await.unwrap();
 }
 
