@@ -437,18 +437,8 @@ mod tests {
             ("verification_state", &["pending", "verified"]),
             ("role", &["subject", "website"]),
             ("sms_kind", &["first", "manual_resend", "noon_resend"]),
-            (
-                "sms_state",
-                &[
-                    "scheduled",
-                    "held",
-                    "delivered",
-                    "dropped",
-                    "undeliverable",
-                    "cancelled",
-                ],
-            ),
-            ("handset_state", &["online", "no_signal", "blocking"]),
+            ("sms_state", &crate::web::ops::sms::SMS_STATES),
+            ("handset_state", &crate::web::ops::sms::HANDSET_STATES),
             ("carrier", &["mobile", "unicom", "telecom", "unknown"]),
             ("delivery_state", &["pending", "delivered", "failed"]),
             (

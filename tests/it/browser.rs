@@ -109,6 +109,24 @@ async fn fill(client: &Client, id: &str, text: &str) {
     field.send_keys(text).await.unwrap();
 }
 
+async fn click(client: &Client, css: &str) {
+    client
+        .find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|_| panic!("no {css}"))
+        .click()
+        .await
+        .unwrap();
+}
+
+async fn wait_for(client: &Client, css: &str) {
+    client
+        .wait()
+        .for_element(Locator::Css(css))
+        .await
+        .unwrap_or_else(|_| panic!("no {css} appeared"));
+}
+
 async fn outcome(client: &Client) -> String {
     let marked = client
         .wait()
@@ -140,13 +158,7 @@ async fn a_filer_verifies_on_the_gansu_portal_and_an_operator_approves_it() {
         .goto(&format!("http://gscainfo.localhost:{port}/"))
         .await
         .unwrap();
-    client
-        .find(Locator::Css("a.button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&client, "a.button").await;
     fill(&client, "certificate_last6", &tail(ZHANG.1).to_lowercase()).await;
     fill(&client, "mobile", "+86 138-0013-8000").await;
     fill(&client, "code", &code).await;
@@ -167,13 +179,7 @@ async fn a_filer_verifies_on_the_gansu_portal_and_an_operator_approves_it() {
         answer["answer"].as_str().unwrap(),
     )
     .await;
-    client
-        .find(Locator::Css("form button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&client, "form button[type=submit]").await;
     assert_eq!(outcome(&client).await, "verified");
     screenshot(&client, "filer-verified").await;
     assert_eq!(app.filing(&id).await["state"], "awaiting_review");
@@ -188,18 +194,8 @@ async fn a_filer_verifies_on_the_gansu_portal_and_an_operator_approves_it() {
         .unwrap();
     fill(&client, "username", "zhou.min").await;
     fill(&client, "password", "correct horse battery").await;
-    client
-        .find(Locator::Css("form button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    client
-        .wait()
-        .for_element(Locator::Css("table.list"))
-        .await
-        .unwrap();
+    click(&client, "form button[type=submit]").await;
+    wait_for(&client, "table.list").await;
     let reference = filing["isp_reference"].as_str().unwrap();
     client
         .find(Locator::LinkText(reference))
@@ -208,34 +204,14 @@ async fn a_filer_verifies_on_the_gansu_portal_and_an_operator_approves_it() {
         .click()
         .await
         .unwrap();
-    client
-        .wait()
-        .for_element(Locator::Css("[data-state=awaiting_review]"))
-        .await
-        .unwrap();
+    wait_for(&client, "[data-state=awaiting_review]").await;
     // The language switch changes the page and the choice outlives it.
     let first = page_lang(&client).await;
-    client
-        .find(Locator::Css("a.lang-switch"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    client
-        .wait()
-        .for_element(Locator::Css("[data-state=awaiting_review]"))
-        .await
-        .unwrap();
+    click(&client, "a.lang-switch").await;
+    wait_for(&client, "[data-state=awaiting_review]").await;
     let switched = page_lang(&client).await;
     assert_ne!(first, switched, "the switch changed the language");
-    client
-        .find(Locator::Css("form[action$='/approve'] button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&client, "form[action$='/approve'] button").await;
     assert_eq!(outcome(&client).await, "approved");
     assert_eq!(page_lang(&client).await, switched, "the choice sticks");
     let number = client

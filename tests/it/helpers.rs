@@ -322,6 +322,19 @@ impl TestApp {
         response.json().await.expect("json")
     }
 
+    /// `GET /api/v1/filings` as the ISP with this key sees it.
+    pub async fn list_filings(&self, key: &str) -> Value {
+        let response = self
+            .client
+            .get(self.url("/api/v1/filings"))
+            .bearer_auth(key)
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(response.status(), StatusCode::OK);
+        response.json().await.expect("json")
+    }
+
     pub async fn inbox(&self, mobile: &str) -> Vec<Value> {
         let body = self
             .get_json(&format!("/api/test/handsets/{mobile}/messages"))

@@ -62,14 +62,22 @@ async fn operator(app: &TestApp) -> String {
     sign_in(app, "zhou.min", PASSWORD).await.expect("signed in")
 }
 
+/// A GET with these cookies and headers.
+async fn fetch(
+    app: &TestApp,
+    cookies: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> reqwest::Response {
+    let mut request = app.client.get(app.url(path)).header(COOKIE, cookies);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    request.send().await.unwrap()
+}
+
 async fn page(app: &TestApp, session: &str, path: &str) -> (StatusCode, String) {
-    let response = app
-        .client
-        .get(app.url(path))
-        .header(COOKIE, session)
-        .send()
-        .await
-        .unwrap();
+    let response = fetch(app, session, path, &[]).await;
     (response.status(), response.text().await.unwrap())
 }
 
@@ -130,13 +138,7 @@ async fn pages_need_a_sign_in_and_a_wrong_one_says_nothing_about_which_part() {
     ];
     for cookie in ["", "beian_ops=forged"] {
         for path in &pages {
-            let response = app
-                .client
-                .get(app.url(path))
-                .header(COOKIE, cookie)
-                .send()
-                .await
-                .unwrap();
+            let response = fetch(&app, cookie, path, &[]).await;
             assert_eq!(response.status(), StatusCode::SEE_OTHER, "GET {path}");
             assert_eq!(response.headers()[LOCATION], "/ops/login", "GET {path}");
         }
@@ -525,66 +527,34 @@ async fn operators_add_an_isp_whose_key_works_once_shown() {
 async fn operator_pages_speak_chinese_unless_english_is_asked_for_and_the_choice_sticks() {
     let app = TestApp::spawn().await;
     let session = operator(&app).await;
-    let get = |path: &str, extra: Option<(&'static str, String)>| {
-        let mut request = app
-            .client
-            .get(app.url(path))
-            .header(COOKIE, session.clone());
-        if let Some((name, value)) = extra {
-            request = request.header(name, value);
-        }
-        request.send()
-    };
+    let english_reader = [("accept-language", "en-GB,en;q=0.9")];
 
-    let chinese = get("/ops/filings", None)
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let (_, chinese) = page(&app, &session, "/ops/filings").await;
     assert!(chinese.contains("<html lang=\"zh-CN\">"), "{chinese}");
     assert!(chinese.contains("<h1>备案列表</h1>"));
     assert!(chinese.contains("<option value=\"approved\">已通过</option>"));
 
-    let english = get(
-        "/ops/filings",
-        Some(("accept-language", "en-GB,en;q=0.9".into())),
-    )
-    .await
-    .unwrap()
-    .text()
-    .await
-    .unwrap();
+    let english = fetch(&app, &session, "/ops/filings", &english_reader)
+        .await
+        .text()
+        .await
+        .unwrap();
     assert!(english.contains("<html lang=\"en\">"));
     assert!(english.contains("<h1>Filings</h1>"));
     assert!(english.contains("Submitted (China time)"));
 
     // The switch keeps the page's filters and sets a cookie that outlives it.
-    let filtered = get("/ops/filings?state=approved&kind=change", None)
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let (_, filtered) = page(&app, &session, "/ops/filings?state=approved&kind=change").await;
     assert!(
         filtered.contains("href=\"/ops/filings?state=approved&#38;kind=change&#38;lang=en\""),
         "{filtered}"
     );
-    let switched = get("/ops/sms?lang=en", None).await.unwrap();
+    let switched = fetch(&app, &session, "/ops/sms?lang=en", &[]).await;
     let (cookie, attributes) = set_cookie(&switched, "lang").expect("a language cookie");
     assert_eq!(cookie, "lang=en");
     assert!(attributes.contains("Path=/"), "{attributes}");
     assert!(switched.text().await.unwrap().contains("<h1>SMS log</h1>"));
-    let later = app
-        .client
-        .get(app.url("/ops/isps"))
-        .header(COOKIE, format!("{session}; {cookie}"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let (_, later) = page(&app, &format!("{session}; {cookie}"), "/ops/isps").await;
     assert!(later.contains("<h1>ISPs</h1>") && later.contains("Add an ISP"));
 
     // Refusals speak the operator's language too.
@@ -600,13 +570,8 @@ async fn operator_pages_speak_chinese_unless_english_is_asked_for_and_the_choice
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert!(missing.contains("没有这个备案"));
 
-    let login = app
-        .client
-        .get(app.url("/ops/login"))
-        .header("accept-language", "en")
-        .send()
+    let login = fetch(&app, "", "/ops/login", &english_reader)
         .await
-        .unwrap()
         .text()
         .await
         .unwrap();

@@ -295,16 +295,7 @@ async fn the_api_needs_a_key_and_shows_an_isp_only_its_own_filings() {
         .await
         .unwrap();
     assert_eq!(theirs.status(), StatusCode::NOT_FOUND);
-    let listed: Value = app
-        .client
-        .get(app.url("/api/v1/filings"))
-        .bearer_auth(other_key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let listed = app.list_filings(other_key).await;
     assert_eq!(listed["filings"], json!([]));
 
     let unknown = app

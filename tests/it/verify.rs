@@ -232,16 +232,7 @@ async fn listings_apply_the_deadline_whether_or_not_the_sweep_ran() {
         .execute(&app.pool)
         .await
         .unwrap();
-    let listed: Value = app
-        .client
-        .get(app.url("/api/v1/filings"))
-        .bearer_auth(&app.isp_key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let listed = app.list_filings(&app.isp_key).await;
     let filing = &listed["filings"][0];
     assert_eq!(filing["id"], id.as_str());
     assert_eq!(filing["state"], "returned", "{listed}");

@@ -20,7 +20,7 @@ use uuid::Uuid;
 
 mod filings;
 mod isps;
-mod sms;
+pub(super) mod sms;
 
 use super::AppState;
 use super::i18n::{Chosen, Lang, Texts};

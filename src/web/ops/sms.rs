@@ -21,7 +21,7 @@ use crate::store::sms;
 use crate::web::AppState;
 use crate::web::i18n::{Chosen, fill};
 
-const SMS_STATES: [&str; 6] = [
+pub(in crate::web) const SMS_STATES: [&str; 6] = [
     "scheduled",
     "held",
     "delivered",
@@ -29,7 +29,7 @@ const SMS_STATES: [&str; 6] = [
     "undeliverable",
     "cancelled",
 ];
-const HANDSET_STATES: [&str; 3] = ["online", "no_signal", "blocking"];
+pub(in crate::web) const HANDSET_STATES: [&str; 3] = ["online", "no_signal", "blocking"];
 
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
