@@ -551,6 +551,7 @@ pub struct OpsFilter<'a> {
     pub state: Option<&'a str>,
     pub province: Option<&'a str>,
     pub kind: Option<&'a str>,
+    pub isp: Option<Uuid>,
     /// Part of an ISP reference or of a domain, or a whole mobile number.
     pub search: Option<&'a str>,
     pub mobile: Option<&'a str>,
@@ -591,6 +592,7 @@ pub async fn list_all(
                 OR EXISTS (SELECT 1 FROM verifications v
                            WHERE v.filing_id = f.id AND v.mobile = $5))
            AND ($6::bigint IS NULL OR f.seq < $6)
+           AND ($8::uuid IS NULL OR f.isp_id = $8)
          ORDER BY f.seq DESC LIMIT $7",
     )
     .bind(f.state)
@@ -600,6 +602,7 @@ pub async fn list_all(
     .bind(f.mobile)
     .bind(f.before)
     .bind(f.limit)
+    .bind(f.isp)
     .fetch_all(conn)
     .await
 }

@@ -264,6 +264,26 @@ async fn operators_find_filings_by_reference_domain_or_mobile() {
         assert!(found.contains(first["id"].as_str().unwrap()), "{query}");
         assert!(!found.contains(second["id"].as_str().unwrap()), "{query}");
     }
+
+    // Another ISP's filing, found by the ISP filter.
+    let other = app
+        .post("/api/test/isps", &json!({ "name": "Lanzhou Net" }))
+        .await;
+    let submitted = app
+        .client
+        .post(app.url("/api/v1/filings"))
+        .bearer_auth(other["api_key"].as_str().unwrap())
+        .json(&new_filing("gs", person(ZHANG), person(LI)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(submitted.status(), StatusCode::CREATED);
+    let other_id = other["id"].as_str().unwrap();
+    let (_, by_isp) = page(&app, &session, &format!("/ops/filings?isp={other_id}")).await;
+    assert!(by_isp.contains("Lanzhou Net</option>"));
+    assert!(by_isp.contains(&format!("<option value=\"{other_id}\" selected>")));
+    assert_eq!(by_isp.matches("<tr data-filing=").count(), 1, "{by_isp}");
+    assert!(!by_isp.contains(first["id"].as_str().unwrap()));
 }
 
 #[tokio::test]

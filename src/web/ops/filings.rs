@@ -28,6 +28,7 @@ use crate::flows::review::{self, ReviewError};
 use crate::flows::{expire, view};
 use crate::store::events;
 use crate::store::filings::{self, OpsFilter};
+use crate::store::isps;
 use crate::web::AppState;
 
 struct Row {
@@ -48,6 +49,9 @@ struct ListPage {
     /// Each choice of a filter: its value and its name in the page's language.
     states: Vec<(&'static str, String)>,
     kinds: Vec<(&'static str, String)>,
+    /// Every ISP, (id, name), for the ISP filter.
+    isps: Vec<(String, String)>,
+    filter_isp: String,
     filter_state: String,
     filter_province: String,
     filter_kind: String,
@@ -61,6 +65,7 @@ struct ListQuery {
     state: Option<String>,
     province: Option<String>,
     kind: Option<String>,
+    isp: Option<String>,
     q: Option<String>,
     before: Option<i64>,
 }
@@ -94,6 +99,7 @@ async fn list(
         kind: given(&query.kind)
             .and_then(FilingKind::parse)
             .map(|k| k.as_str()),
+        isp: given(&query.isp).and_then(|id| Uuid::parse_str(id).ok()),
         search,
         mobile: mobile.as_ref().map(Mobile::as_str),
         before: query.before,
@@ -105,16 +111,22 @@ async fn list(
             .iter()
             .map(|f| (f.id, f.state == "awaiting_verification", f.deadline))
             .collect();
-        if expire::any_due(&state.core, &due).await? {
-            return filings::list_all(&mut *state.core.pool.acquire().await?, &filter).await;
-        }
-        Ok(listed)
+        let returned_some = expire::any_due(&state.core, &due).await?;
+        let mut conn = state.core.pool.acquire().await?;
+        let listed = if returned_some {
+            filings::list_all(&mut conn, &filter).await?
+        } else {
+            listed
+        };
+        let isps = isps::list(&mut conn).await?;
+        Ok::<_, sqlx::Error>((listed, isps))
     }
     .await;
-    let listed = match listed {
+    let (listed, isps) = match listed {
         Ok(listed) => listed,
         Err(e) => return failure(e),
     };
+    let filter_isp = filter.isp.map(|id| id.to_string());
     let next_page = (listed.len() as i64 == PAGE)
         .then(|| listed.last().map(|f| f.seq))
         .flatten()
@@ -125,10 +137,11 @@ async fn list(
                     .unwrap_or_default()
             };
             format!(
-                "/ops/filings?before={seq}{}{}{}{}",
+                "/ops/filings?before={seq}{}{}{}{}{}",
                 keep("state", filter.state),
                 keep("province", filter.province),
                 keep("kind", filter.kind),
+                keep("isp", filter_isp.as_deref()),
                 keep("q", filter.search)
             )
         });
@@ -140,6 +153,11 @@ async fn list(
             "filing_kind",
             FilingKind::ALL.iter().map(|k| k.as_str()),
         ),
+        isps: isps
+            .into_iter()
+            .map(|i| (i.id.to_string(), i.name))
+            .collect(),
+        filter_isp: filter_isp.unwrap_or_default(),
         filter_state: filter.state.unwrap_or("").to_string(),
         filter_province: filter.province.unwrap_or("").to_string(),
         filter_kind: filter.kind.unwrap_or("").to_string(),
