@@ -1,6 +1,7 @@
 use std::io::Write;
 use std::process::ExitCode;
 
+use anyhow::Context;
 use clap::Parser;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -129,7 +130,12 @@ async fn serve_on(args: &ServeArgs, settings: Settings, url: &str) -> anyhow::Re
         ClockKind::Virtual => Clock::Virtual(pool.clone()),
     };
     let core = Core::new(pool, clock, settings);
-    let listener = TcpListener::bind(args.bind).await?;
+    let listener = TcpListener::bind(args.bind).await.with_context(|| {
+        format!(
+            "cannot listen on {} (another server there? choose another with --bind)",
+            args.bind
+        )
+    })?;
     let address = listener.local_addr()?;
     if args.demo {
         let seeded = demo::seed(&core).await?;

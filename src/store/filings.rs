@@ -552,7 +552,8 @@ pub struct OpsFilter<'a> {
     pub province: Option<&'a str>,
     pub kind: Option<&'a str>,
     pub isp: Option<Uuid>,
-    /// Part of an ISP reference or of a domain, or a whole mobile number.
+    /// Part of an ISP reference or of a domain, or a whole mobile number
+    /// (of any responsible person, whether or not the filing needed SMS).
     pub search: Option<&'a str>,
     pub mobile: Option<&'a str>,
     pub before: Option<i64>,
@@ -589,8 +590,9 @@ pub async fn list_all(
                 OR EXISTS (SELECT 1 FROM jsonb_array_elements(f.websites) w,
                                          jsonb_array_elements_text(w -> 'domains') d
                            WHERE strpos(d, lower($4)) > 0)
-                OR EXISTS (SELECT 1 FROM verifications v
-                           WHERE v.filing_id = f.id AND v.mobile = $5))
+                OR f.subject -> 'responsible_person' ->> 'mobile' = $5
+                OR EXISTS (SELECT 1 FROM jsonb_array_elements(f.websites) w
+                           WHERE w -> 'responsible_person' ->> 'mobile' = $5))
            AND ($6::bigint IS NULL OR f.seq < $6)
            AND ($8::uuid IS NULL OR f.isp_id = $8)
          ORDER BY f.seq DESC LIMIT $7",

@@ -339,6 +339,7 @@ texts! {
     ops_key_once,
     ops_webhook_secret,
     ops_api_key,
+    ops_webhook_saved,
     ops_add_isp,
     ops_name,
     ops_webhook_url,

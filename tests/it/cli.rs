@@ -30,6 +30,22 @@ fn a_bad_setting_is_named() {
 }
 
 #[tokio::test]
+async fn a_taken_address_is_named() {
+    let url = crate::helpers::fresh_database().await;
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = taken.local_addr().unwrap().to_string();
+    let refused = tokio::task::spawn_blocking(move || {
+        beian_sms(&["serve", "--bind", &address, "--database-url", &url])
+    })
+    .await
+    .unwrap();
+    assert!(!refused.status.success());
+    let said = String::from_utf8_lossy(&refused.stderr);
+    let address = taken.local_addr().unwrap().to_string();
+    assert!(said.contains(&address) && said.contains("--bind"), "{said}");
+}
+
+#[tokio::test]
 async fn operators_are_added_reset_and_removed_from_the_command_line() {
     use std::io::Write;
     let url = crate::helpers::fresh_database().await;

@@ -265,6 +265,14 @@ async fn operators_find_filings_by_reference_domain_or_mobile() {
         assert!(!found.contains(second["id"].as_str().unwrap()), "{query}");
     }
 
+    // A filing that needed no SMS is found by its people's mobiles too.
+    let beijing = app
+        .submit(&new_filing("bj", person(ZHANG), person(ZHANG)))
+        .await;
+    let (_, by_mobile) = page(&app, &session, "/ops/filings?q=13800138000").await;
+    assert!(by_mobile.contains(beijing["id"].as_str().unwrap()));
+    assert!(by_mobile.contains(first["id"].as_str().unwrap()));
+
     // Another ISP's filing, found by the ISP filter.
     let other = app
         .post("/api/test/isps", &json!({ "name": "Lanzhou Net" }))
@@ -540,6 +548,43 @@ async fn operators_add_an_isp_whose_key_works_once_shown() {
     assert!(
         again.contains(&format!("<code data-key-hint>{}…</code>", &key[..8])),
         "the key's opening characters tell it apart"
+    );
+
+    // Its webhook URL: a wrong one is refused beside its field and kept as
+    // typed; a right one is saved and its signing secret shown.
+    let isp: String = sqlx::query_scalar("SELECT id::text FROM isps WHERE name = 'Acme ISP'")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    let path = format!("/ops/isps/{isp}/webhook");
+    let (status, refused) = post_form(
+        &app,
+        &session,
+        &path,
+        &[
+            ("webhook_url", "ftp://acme.example/x"),
+            ("csrf_token", &csrf),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(refused.contains(&format!("id=\"webhook_{isp}_error\"")));
+    assert!(refused.contains("value=\"ftp://acme.example/x\""));
+    let (status, saved) = post_form(
+        &app,
+        &session,
+        &path,
+        &[
+            ("webhook_url", "http://127.0.0.1:9/hooks"),
+            ("csrf_token", &csrf),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(saved.contains("data-outcome=\"webhook_saved\""));
+    assert!(
+        saved.contains("<code data-webhook-secret>whsec_"),
+        "{saved}"
     );
 }
 

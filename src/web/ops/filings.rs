@@ -49,6 +49,8 @@ struct ListPage {
     /// Each choice of a filter: its value and its name in the page's language.
     states: Vec<(&'static str, String)>,
     kinds: Vec<(&'static str, String)>,
+    /// Every province, (code, name), for the province filter.
+    provinces: Vec<(&'static str, String)>,
     /// Every ISP, (id, name), for the ISP filter.
     isps: Vec<(String, String)>,
     filter_isp: String,
@@ -153,6 +155,10 @@ async fn list(
             "filing_kind",
             FilingKind::ALL.iter().map(|k| k.as_str()),
         ),
+        provinces: crate::domain::province::PROVINCES
+            .iter()
+            .map(|p| (p.code, lang.province(p.code)))
+            .collect(),
         isps: isps
             .into_iter()
             .map(|i| (i.id.to_string(), i.name))
@@ -352,7 +358,7 @@ async fn filing_page(
             at: china_display(e.at),
             name: lang.label("event", &e.kind),
             kind: e.kind,
-            detail: e.detail.to_string(),
+            detail: event_detail(&e.detail),
         })
         .collect();
     let status = notice.as_ref().map_or(StatusCode::OK, |n| n.status);
@@ -368,6 +374,26 @@ async fn filing_page(
         notice,
     };
     render(chosen, status, page)
+}
+
+/// An event's details as `name: value` pairs, times in China time.
+fn event_detail(detail: &serde_json::Value) -> String {
+    let Some(fields) = detail.as_object() else {
+        return detail.to_string();
+    };
+    fields
+        .iter()
+        .map(|(name, value)| {
+            let shown = match value {
+                serde_json::Value::String(text) => chrono::DateTime::parse_from_rfc3339(text)
+                    .map(|at| china_display(at.with_timezone(&chrono::Utc)))
+                    .unwrap_or_else(|_| text.clone()),
+                other => other.to_string(),
+            };
+            format!("{name}: {shown}")
+        })
+        .collect::<Vec<_>>()
+        .join(" · ")
 }
 
 fn filing_id(raw: &str) -> Option<Uuid> {
@@ -517,17 +543,42 @@ mod tests {
                 failures: 1,
             }],
             revealed: false,
-            events: vec![EventLine {
-                at: "2026-12-01 10:00 (UTC+8)".into(),
-                name: lang.label("event", "submitted"),
-                kind: "submitted".into(),
-                detail: r#"{"kind":"new_filing"}"#.into(),
-            }],
+            events: vec![
+                EventLine {
+                    at: "2026-12-01 10:00 (UTC+8)".into(),
+                    name: lang.label("event", "submitted"),
+                    kind: "submitted".into(),
+                    detail: event_detail(&serde_json::json!({ "kind": "new_filing" })),
+                },
+                EventLine {
+                    at: "2026-12-01 10:00 (UTC+8)".into(),
+                    name: lang.label("event", "sms_scheduled"),
+                    kind: "sms_scheduled".into(),
+                    detail: event_detail(&serde_json::json!({
+                        "due_at": "2026-12-01T02:05:00Z",
+                        "mobile": "138****8000",
+                        "reason": "first",
+                    })),
+                },
+            ],
             reason_error: notice
                 .as_ref()
                 .is_some_and(|n| n.outcome == "invalid_input"),
             notice,
         }
+    }
+
+    #[test]
+    fn event_details_read_as_pairs_with_china_times() {
+        let shown = event_detail(&serde_json::json!({
+            "due_at": "2026-12-01T02:05:00Z",
+            "mobile": "138****8000",
+            "tries": 2,
+        }));
+        assert_eq!(
+            shown,
+            "due_at: 2026-12-01 10:05 (UTC+8) · mobile: 138****8000 · tries: 2"
+        );
     }
 
     #[test]

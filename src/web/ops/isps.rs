@@ -35,7 +35,8 @@ struct DeliveryLine {
     created: String,
     state: String,
     state_name: String,
-    tries: String,
+    /// Each try: when, and the receiver's status or what went wrong.
+    tries: Vec<String>,
 }
 
 struct IspLine {
@@ -65,6 +66,8 @@ struct IspsPage {
     isps: Vec<IspLine>,
     new_key: Option<String>,
     new_secret: Option<String>,
+    /// A webhook URL was just saved.
+    saved: bool,
     refused: Option<Refused>,
 }
 
@@ -85,6 +88,14 @@ impl IspsPage {
             .map(|r| r.message.as_str())
     }
 
+    /// What an ISP's webhook field shows: what was typed, after a refusal.
+    fn webhook_value<'a>(&'a self, isp: &'a IspLine) -> &'a str {
+        match &self.refused {
+            Some(r) if r.isp == Some(isp.id) => &r.webhook_url,
+            _ => &isp.webhook_url,
+        }
+    }
+
     /// What the add form shows in a field: what was typed, after a refusal.
     fn typed(&self, field: &str) -> &str {
         match (&self.refused, field) {
@@ -95,12 +106,22 @@ impl IspsPage {
     }
 }
 
-/// The page, with what was just made or what was refused.
+/// What the page reports above the list.
+enum Done {
+    Nothing,
+    /// A new ISP, with its key (shown this once) and webhook secret.
+    Created(isp::NewIsp),
+    /// A webhook URL saved (or removed), with the secret its receiver checks
+    /// signatures with.
+    WebhookSaved(Option<String>),
+}
+
+/// The page, with what was just done or what was refused.
 async fn page(
     state: &AppState,
     chosen: &Chosen,
     operator: &Operator,
-    made: Option<isp::NewIsp>,
+    done: Done,
     refused: Option<Refused>,
 ) -> Response {
     let lang = chosen.lang;
@@ -128,13 +149,13 @@ async fn page(
                             .attempts
                             .iter()
                             .map(|a| {
-                                a.status.map_or_else(
+                                let outcome = a.status.map_or_else(
                                     || a.error.clone().unwrap_or_default(),
-                                    |s| s.to_string(),
-                                )
+                                    |s| format!("HTTP {s}"),
+                                );
+                                format!("{} {outcome}", china_display(a.at))
                             })
-                            .collect::<Vec<_>>()
-                            .join(", "),
+                            .collect(),
                     })
                     .collect(),
             });
@@ -151,22 +172,24 @@ async fn page(
     } else {
         StatusCode::OK
     };
-    let (new_key, new_secret) = match made {
-        Some(made) => (Some(made.api_key), made.webhook_secret),
-        None => (None, None),
+    let (new_key, new_secret, saved) = match done {
+        Done::Nothing => (None, None, false),
+        Done::Created(made) => (Some(made.api_key), made.webhook_secret, false),
+        Done::WebhookSaved(secret) => (None, secret, true),
     };
     let page = IspsPage {
         frame: operator.frame(chosen, &lang.texts().ops_isps_title, "/ops/isps"),
         isps: lines,
         new_key,
         new_secret,
+        saved,
         refused,
     };
     render(chosen, status, page)
 }
 
 async fn list(State(state): State<AppState>, chosen: Chosen, operator: Operator) -> Response {
-    page(&state, &chosen, &operator, None, None).await
+    page(&state, &chosen, &operator, Done::Nothing, None).await
 }
 
 #[derive(Deserialize)]
@@ -215,14 +238,14 @@ async fn create(
     }
     let Ok(name) = text_field(form.name.as_deref().unwrap_or(""), 200) else {
         let why = refused(&form, None, "name", &t.ops_isp_name_invalid);
-        return page(&state, &chosen, &operator, None, Some(why)).await;
+        return page(&state, &chosen, &operator, Done::Nothing, Some(why)).await;
     };
     let url = match webhook_url(&chosen, &form, None) {
         Ok(url) => url,
-        Err(why) => return page(&state, &chosen, &operator, None, Some(why)).await,
+        Err(why) => return page(&state, &chosen, &operator, Done::Nothing, Some(why)).await,
     };
     match isp::create(&state.core, &name, url.as_deref()).await {
-        Ok(made) => page(&state, &chosen, &operator, Some(made), None).await,
+        Ok(made) => page(&state, &chosen, &operator, Done::Created(made), None).await,
         Err(e) => failure(e),
     }
 }
@@ -243,10 +266,10 @@ async fn set_webhook(
     };
     let url = match webhook_url(&chosen, &form, Some(id)) {
         Ok(url) => url,
-        Err(why) => return page(&state, &chosen, &operator, None, Some(why)).await,
+        Err(why) => return page(&state, &chosen, &operator, Done::Nothing, Some(why)).await,
     };
     match isp::set_webhook(&state.core, id, url.as_deref()).await {
-        Ok(_) => page(&state, &chosen, &operator, None, None).await,
+        Ok(secret) => page(&state, &chosen, &operator, Done::WebhookSaved(secret), None).await,
         Err(sqlx::Error::RowNotFound) => operator.not_found(&chosen, &t.ops_no_such_isp),
         Err(e) => failure(e),
     }
