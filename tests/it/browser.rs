@@ -240,6 +240,7 @@ async fn a_filer_verifies_on_the_gansu_portal_and_an_operator_approves_it() {
         format!("http://gscainfo.localhost:{port}/verify"),
     ] {
         client.goto(&path).await.unwrap();
+        wait_for(&client, "main h1").await;
         let widths = client
             .execute(
                 "return [document.documentElement.scrollWidth, window.innerWidth];",

@@ -353,14 +353,22 @@ async fn review_assigns_sequential_icp_numbers_or_rejects_with_a_reason() {
         .format("%Y")
         .to_string();
     for (i, id) in ids.iter().take(2).enumerate() {
-        let (status, shown) = post_form(
-            &app,
-            &session,
-            &format!("/ops/filings/{id}/approve"),
-            &[("csrf_token", &csrf)],
-        )
-        .await;
+        // Done, the operator is sent to the filing page, so that reloading
+        // it sends nothing again.
+        let approved = app
+            .client
+            .post(app.url(&format!("/ops/filings/{id}/approve")))
+            .header(COOKIE, &session)
+            .form(&[("csrf_token", &csrf)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(approved.status(), StatusCode::SEE_OTHER);
+        let location = approved.headers()[LOCATION].to_str().unwrap().to_string();
+        assert_eq!(location, format!("/ops/filings/{id}?done=approved"));
+        let (status, shown) = page(&app, &session, &location).await;
         assert_eq!(status, StatusCode::OK);
+        assert!(shown.contains("data-outcome=\"approved\""));
         let number = format!("京ICP备{year}{:06}号", i + 1);
         assert!(shown.contains(&number), "{number}");
         let api = app.filing(id).await;
@@ -383,7 +391,7 @@ async fn review_assigns_sequential_icp_numbers_or_rejects_with_a_reason() {
         &[("csrf_token", &csrf), ("reason", "Domain not owned")],
     )
     .await;
-    assert_eq!(status, StatusCode::OK);
+    assert_eq!(status, StatusCode::SEE_OTHER);
     let api = app.filing(&ids[2]).await;
     assert_eq!(
         (api["state"].as_str(), api["reject_reason"].as_str()),

@@ -11,7 +11,7 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::{Frame, Operator, PAGE, STATES, failure, given, render, urlencode};
+use super::{Frame, Operator, PAGE, STATES, failure, given, redirect, render, urlencode};
 use crate::web::i18n::{Chosen, Lang, fill};
 
 pub(super) fn routes() -> Router<AppState> {
@@ -242,16 +242,28 @@ struct FilingPage {
 #[derive(Deserialize, Default)]
 struct ShowQuery {
     reveal: Option<String>,
+    /// Set by the redirect after a review: `approved` or `rejected`.
+    done: Option<String>,
 }
 
-/// The filing page, with an optional notice of what was just done.
+/// What the filing page reports above its facts.
+enum Report {
+    Nothing,
+    /// The review just made (the page is reached by the redirect after it,
+    /// so reloading it sends nothing again): `approved` or `rejected`.
+    Reviewed(String),
+    /// A review action that was refused.
+    Refused(Notice),
+}
+
+/// The filing page, with what was just done to it.
 async fn filing_page(
     state: &AppState,
     chosen: &Chosen,
     operator: &Operator,
     id: Uuid,
     revealed: bool,
-    notice: Option<Notice>,
+    report: Report,
 ) -> Response {
     let lang = chosen.lang;
     let t = lang.texts();
@@ -361,6 +373,26 @@ async fn filing_page(
             detail: event_detail(&e.detail),
         })
         .collect();
+    let notice = match report {
+        Report::Nothing => None,
+        Report::Refused(notice) => Some(notice),
+        // Said only while it is still true.
+        Report::Reviewed(done) => match (done.as_str(), &facts.icp_number) {
+            ("approved", Some(number)) => Some(Notice {
+                status: StatusCode::OK,
+                tone: "ok",
+                outcome: "approved",
+                text: fill(&t.ops_approved_as, &[("number", number)]),
+            }),
+            ("rejected", None) if facts.state == "rejected" => Some(Notice {
+                status: StatusCode::OK,
+                tone: "ok",
+                outcome: "rejected",
+                text: t.ops_rejected.to_string(),
+            }),
+            _ => None,
+        },
+    };
     let status = notice.as_ref().map_or(StatusCode::OK, |n| n.status);
     let page = FilingPage {
         frame: operator.frame(chosen, &t.ops_filing_title, &format!("/ops/filings/{id}")),
@@ -411,7 +443,8 @@ async fn show(
         return operator.not_found(&chosen, &chosen.lang.texts().ops_no_such_filing);
     };
     let revealed = query.reveal.as_deref() == Some("1");
-    filing_page(&state, &chosen, &operator, id, revealed, None).await
+    let report = query.done.map_or(Report::Nothing, Report::Reviewed);
+    filing_page(&state, &chosen, &operator, id, revealed, report).await
 }
 
 #[derive(Deserialize)]
@@ -460,39 +493,34 @@ async fn review_action(
     let done = match approving {
         true => review::approve(&state.core, id, who)
             .await
-            .map(|number| fill(&t.ops_approved_as, &[("number", &number)])),
+            .map(|_| "approved"),
         false => review::reject(&state.core, id, form.reason.as_deref().unwrap_or(""), who)
             .await
-            .map(|()| t.ops_rejected.to_string()),
+            .map(|()| "rejected"),
     };
-    let notice = |status, tone, outcome, text: &str| Notice {
-        status,
-        tone,
-        outcome,
-        text: text.to_string(),
+    let refused = |status, outcome, text: &str| {
+        Report::Refused(Notice {
+            status,
+            tone: "error",
+            outcome,
+            text: text.to_string(),
+        })
     };
-    let notice = match done {
-        Ok(text) => notice(
-            StatusCode::OK,
-            "ok",
-            if approving { "approved" } else { "rejected" },
-            &text,
-        ),
-        Err(ReviewError::NotAwaitingReview) => notice(
+    let report = match done {
+        Ok(done) => return redirect(&format!("/ops/filings/{id}?done={done}")),
+        Err(ReviewError::NotAwaitingReview) => refused(
             StatusCode::CONFLICT,
-            "error",
             "not_awaiting_review",
             &t.ops_not_awaiting_review,
         ),
-        Err(ReviewError::Invalid(_)) => notice(
+        Err(ReviewError::Invalid(_)) => refused(
             StatusCode::UNPROCESSABLE_ENTITY,
-            "error",
             "invalid_input",
             &t.invalid_input,
         ),
         Err(ReviewError::Database(e)) => return failure(e),
     };
-    filing_page(state, chosen, operator, id, false, Some(notice)).await
+    filing_page(state, chosen, operator, id, false, report).await
 }
 
 #[cfg(test)]
