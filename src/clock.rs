@@ -5,7 +5,7 @@
 //! which keeps integration tests repeatable.
 
 use chrono::{DateTime, Utc};
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 
 #[derive(Clone)]
 pub enum Clock {
@@ -35,6 +35,32 @@ impl Clock {
                             .await
                     }
                 }
+            }
+        }
+    }
+
+    /// The time, read on `conn` (a transaction's own connection), so that a
+    /// task holding a transaction and a lock never waits for a second
+    /// connection from the pool, which tasks waiting for that lock may hold.
+    pub async fn now_on(&self, conn: &mut PgConnection) -> Result<DateTime<Utc>, sqlx::Error> {
+        if let Clock::System = self {
+            return Ok(Utc::now());
+        }
+        let now = sqlx::query_scalar("SELECT now FROM virtual_clock")
+            .fetch_optional(&mut *conn)
+            .await?;
+        match now {
+            Some(now) => Ok(now),
+            None => {
+                sqlx::query(
+                    "INSERT INTO virtual_clock (now) VALUES ($1) ON CONFLICT (id) DO NOTHING",
+                )
+                .bind(Utc::now())
+                .execute(&mut *conn)
+                .await?;
+                sqlx::query_scalar("SELECT now FROM virtual_clock")
+                    .fetch_one(conn)
+                    .await
             }
         }
     }

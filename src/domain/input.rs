@@ -75,8 +75,14 @@ fn bounded(raw: &str, max_chars: usize) -> Result<String, InputError> {
 /// and free of control characters (PostgreSQL text cannot even hold NUL).
 pub fn text_field(raw: &str, max_chars: usize) -> Result<String, InputError> {
     let value = bounded(raw, max_chars)?;
-    if value.chars().any(char::is_control) {
-        return Err(InputError::Malformed("must not contain control characters"));
+    // U+2028 and U+2029 break lines as a newline does, without being control characters.
+    if value
+        .chars()
+        .any(|c| c.is_control() || c == '\u{2028}' || c == '\u{2029}')
+    {
+        return Err(InputError::Malformed(
+            "must not contain control characters or line breaks",
+        ));
     }
     Ok(value)
 }
@@ -281,6 +287,7 @@ mod tests {
     fn text_fields_refuse_control_characters() {
         assert!(text_field("Zhang\u{0}San", 20).is_err());
         assert!(text_field("Zhang\u{7}San", 20).is_err());
+        assert!(text_field("Zhang\u{2028}San", 20).is_err());
         assert!(text_field("Zhang San", 20).is_ok());
     }
 

@@ -8,7 +8,8 @@ use crate::store::filings;
 
 /// Returns the filing to its ISP now if its deadline has passed and the sweep
 /// has not come by yet, so that no reader sees it still awaiting verification.
-pub async fn if_due(core: &Core, filing_id: Uuid) -> Result<(), sqlx::Error> {
+/// Whether it returned the filing.
+pub async fn if_due(core: &Core, filing_id: Uuid) -> Result<bool, sqlx::Error> {
     let now = core.clock.now().await?;
     let mut tx = core.pool.begin().await?;
     let due: bool = sqlx::query_scalar(
@@ -20,7 +21,7 @@ pub async fn if_due(core: &Core, filing_id: Uuid) -> Result<(), sqlx::Error> {
     .fetch_one(&mut *tx)
     .await?;
     if !due {
-        return Ok(());
+        return Ok(false);
     }
     filings::lock(&mut tx, filing_id).await?;
     let returned = filings::return_to_isp(&mut tx, filing_id, "verification_expired", now).await?;
@@ -28,7 +29,7 @@ pub async fn if_due(core: &Core, filing_id: Uuid) -> Result<(), sqlx::Error> {
     if returned {
         core.announce().await;
     }
-    Ok(())
+    Ok(returned)
 }
 
 /// Applies the deadline to those of a listing's filings, (id, whether it

@@ -49,7 +49,7 @@ pub fn webhook_url(field: &str, raw: Option<&str>) -> Result<Option<String>, sup
     if host.is_empty()
         || host.starts_with('/')
         || url.len() > 2000
-        || url.chars().any(char::is_whitespace)
+        || url.chars().any(|c| c.is_whitespace() || c.is_control())
     {
         return Err(super::FieldError::new(
             field,

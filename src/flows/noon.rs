@@ -25,18 +25,23 @@ pub async fn resend_due(core: &Core) -> Result<u64, IssueError> {
 /// [`resend_due`], the mobiles of `batch` filings to a transaction (tests
 /// use small batches).
 pub async fn resend_due_in_batches(core: &Core, batch: i64) -> Result<u64, IssueError> {
-    let now = core.clock.now().await?;
-    let moment = latest_daily(now, core.settings.resend_time);
-    let day = china_date(moment);
-    let day_starts = china_midnight(day);
+    let mut run: Option<(chrono::DateTime<chrono::Utc>, chrono::NaiveDate)> = None;
     let mut sent = 0;
     let mut after = 0;
     loop {
         let mut tx = core.pool.begin().await?;
         lock_job(&mut tx, Job::NoonResend).await?;
-        if noon::day_done(&mut tx, day).await? {
+        // The time, and so the day, is read under the lock: a reset or another
+        // instance may have changed everything while this run waited. Should
+        // the day change between batches (a reset, a clock moved a day on),
+        // this run stops and the next one starts afresh.
+        let now_locked = core.clock.now_on(&mut tx).await?;
+        let day_locked = china_date(latest_daily(now_locked, core.settings.resend_time));
+        let (now, day) = *run.get_or_insert((now_locked, day_locked));
+        if day_locked != day || noon::day_done(&mut tx, day).await? {
             return Ok(sent);
         }
+        let day_starts = china_midnight(day);
         let walked = noon::waiting_filings(&mut tx, day_starts, now, after, batch).await?;
         let Some(&(_, last)) = walked.last() else {
             noon::finish_day(&mut tx, day, now).await?;

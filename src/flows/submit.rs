@@ -16,7 +16,7 @@ use crate::store::codes::CodeReason;
 use crate::store::filings::{
     self, AWAITING_REVIEW, AWAITING_VERIFICATION, NewFiling, NewVerification,
 };
-use crate::store::{events, handsets, webhooks};
+use crate::store::{Job, events, handsets, share_job, webhooks};
 
 const MAX_WEBSITES: usize = 50;
 const MAX_DOMAINS: usize = 20;
@@ -110,7 +110,6 @@ pub async fn submit(
 ) -> Result<Submitted, SubmitError> {
     let filing = validate(request).map_err(SubmitError::Invalid)?;
     let request_hash = hex::encode(Sha256::digest(raw_body));
-    let now = core.clock.now().await?;
 
     let to_verify = if core.settings.is_pilot(filing.province.code) {
         roles_to_verify(&FilingShape {
@@ -148,13 +147,19 @@ pub async fn submit(
         })
         .collect();
 
-    let deadline = now + core.settings.window_for(filing.province.code);
     let state = if verifiers.is_empty() {
         AWAITING_REVIEW
     } else {
         AWAITING_VERIFICATION
     };
     let mut tx = core.pool.begin().await?;
+    // The time is read once no batch of the noon resend runs, and the filing
+    // commits before the next one starts: so either a run sees this filing,
+    // or the run came first and this filing's time is past the start of the
+    // day it resent for, which is then not this filing's due.
+    share_job(&mut tx, Job::NoonResend).await?;
+    let now = core.clock.now_on(&mut tx).await?;
+    let deadline = now + core.settings.window_for(filing.province.code);
     let inserted = filings::insert(
         &mut tx,
         NewFiling {

@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use tokio::sync::watch;
 
 use crate::clock::latest_daily;
-use crate::flows::{Core, deliver, noon, webhooks};
+use crate::flows::{Core, deliver, expire, noon, webhooks};
 use crate::store::{Job, captchas, codes, filings, lock_job};
 
 const SWEEP_BATCH: i64 = 5000;
@@ -28,7 +28,10 @@ pub async fn run_due(core: &Core) -> Result<(), crate::flows::issue::IssueError>
     Ok(())
 }
 
-/// Returns every filing whose deadline has passed, in batches; returns how many.
+/// Returns every filing whose deadline has passed, in batches; returns how
+/// many. The batches skip filings that requests hold; those are then waited
+/// for one at a time, so that when this ends (and the clock hook answers)
+/// nothing past its deadline still waits.
 pub async fn return_expired(core: &Core) -> Result<u64, sqlx::Error> {
     let now = core.clock.now().await?;
     let mut total = 0;
@@ -39,9 +42,16 @@ pub async fn return_expired(core: &Core) -> Result<u64, sqlx::Error> {
         tx.commit().await?;
         total += returned;
         if returned < SWEEP_BATCH as u64 {
-            return Ok(total);
+            break;
         }
     }
+    let held = filings::still_due(&mut *core.pool.acquire().await?, now, SWEEP_BATCH).await?;
+    for id in held {
+        if expire::if_due(core, id).await? {
+            total += 1;
+        }
+    }
+    Ok(total)
 }
 
 /// When something next falls due, if anything is scheduled.

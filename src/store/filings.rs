@@ -291,6 +291,23 @@ pub async fn return_expired(
     Ok(returned.len() as u64)
 }
 
+/// Filings past their deadline and still waiting, up to `limit`: after a
+/// sweep, those that requests held while it ran.
+pub async fn still_due(
+    conn: &mut PgConnection,
+    now: DateTime<Utc>,
+    limit: i64,
+) -> Result<Vec<Uuid>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT id FROM filings WHERE state = 'awaiting_verification' AND deadline <= $1
+         ORDER BY deadline LIMIT $2",
+    )
+    .bind(now)
+    .bind(limit)
+    .fetch_all(conn)
+    .await
+}
+
 pub async fn next_deadline(conn: &mut PgConnection) -> Result<Option<DateTime<Utc>>, sqlx::Error> {
     sqlx::query_scalar("SELECT min(deadline) FROM filings WHERE state = 'awaiting_verification'")
         .fetch_one(conn)

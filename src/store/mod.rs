@@ -37,6 +37,16 @@ pub async fn lock_job(conn: &mut sqlx::PgConnection, job: Job) -> Result<(), sql
     Ok(())
 }
 
+/// Takes the job's lock in shared mode until the transaction ends: any number
+/// of holders at once, but none while a batch of the job runs.
+pub async fn share_job(conn: &mut sqlx::PgConnection, job: Job) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT pg_advisory_xact_lock_shared(7420, $1)")
+        .bind(job as i32)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
 /// Erases every row of data (not the service's keys), for the reset hook.
 /// Takes every job's lock first, so no batch is half way through; a request
 /// running at the same moment can still deadlock with it, and then the erase

@@ -221,6 +221,13 @@ impl TestApp {
 
     /// A server with its background jobs on an existing database.
     pub async fn spawn_on(url: &str, options: Options) -> TestApp {
+        // BEIAN_TEST_LOG=warn (or any log filter) shows the service's log.
+        if let Ok(filter) = std::env::var("BEIAN_TEST_LOG") {
+            let _ = tracing_subscriber::fmt()
+                .with_test_writer()
+                .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+                .try_init();
+        }
         let pool = db::connect(url, 10)
             .await
             .expect("connect to the test database");

@@ -164,6 +164,128 @@ async fn a_resend_in_many_small_batches_reaches_every_mobile_once() {
 }
 
 #[tokio::test]
+async fn a_run_that_waited_out_a_reset_resends_for_the_clock_it_finds() {
+    let app = TestApp::spawn().await;
+    // A reset holds the resend's lock (as it does while it erases) ...
+    let mut reset = app.pool.begin().await.unwrap();
+    sqlx::query("SELECT pg_advisory_xact_lock(7420, $1)")
+        .bind(beian_sms::store::Job::NoonResend as i32)
+        .execute(&mut *reset)
+        .await
+        .unwrap();
+    // ... while a run, due tomorrow's resend (China), waits for it ...
+    let tomorrow_noon = china_time_ahead(&app, 1, 12, 1).await;
+    let today = china_time_ahead(&app, 0, 9, 0).await;
+    app.core.clock.set(tomorrow_noon).await.unwrap();
+    let run = tokio::spawn({
+        let core = app.core.clone();
+        async move { beian_sms::flows::noon::resend_due(&core).await }
+    });
+    for _ in 0..500 {
+        let waiting: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted",
+        )
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+        if waiting > 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    // ... and the reset turns the clock back to today.
+    sqlx::query("UPDATE virtual_clock SET now = $1")
+        .bind(today)
+        .execute(&mut *reset)
+        .await
+        .unwrap();
+    reset.commit().await.unwrap();
+    run.await.unwrap().unwrap();
+
+    let tomorrow = beian_sms::clock::china_date(tomorrow_noon);
+    let marked: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM noon_days WHERE china_day = $1)")
+            .bind(tomorrow)
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert!(!marked, "tomorrow's resend is still to come");
+    app.submit(&new_filing("gs", person(ZHANG), person(LI)))
+        .await;
+    set_clock(&app, tomorrow_noon).await;
+    assert_eq!(
+        app.inbox(ZHANG.2).await.len(),
+        2,
+        "the first SMS and the noon resend"
+    );
+}
+
+#[tokio::test]
+async fn filings_submitted_as_the_clock_crosses_noon_all_get_their_resend() {
+    let app = TestApp::spawn().await;
+    let midnight = china_time_ahead(&app, 1, 0, 0).await;
+    set_clock(&app, midnight - Duration::seconds(1)).await;
+    let noon = china_time_ahead(&app, 0, 12, 0).await + Duration::days(1);
+    let mut submissions = Vec::new();
+    for i in 0..24 {
+        let filing = new_filing(
+            "gs",
+            person((
+                "Zhou Jie",
+                "620102198001011234",
+                &format!("1390100{:04}", i * 2),
+            )),
+            person((
+                "Wu Min",
+                "62010219900202567X",
+                &format!("1390100{:04}", i * 2 + 1),
+            )),
+        );
+        let (client, url, key) = (
+            app.client.clone(),
+            app.url("/api/v1/filings"),
+            app.isp_key.clone(),
+        );
+        submissions.push(tokio::spawn(async move {
+            let response = client
+                .post(url)
+                .bearer_auth(key)
+                .json(&filing)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), reqwest::StatusCode::CREATED);
+        }));
+        if i == 12 {
+            // The clock crosses midnight and then noon while filings arrive.
+            set_clock(&app, noon + Duration::seconds(5)).await;
+        }
+    }
+    for submission in submissions {
+        submission.await.unwrap();
+    }
+    app.advance(60).await;
+
+    let day_starts = beian_sms::clock::china_midnight(beian_sms::clock::china_date(noon));
+    let missed: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM verifications v JOIN filings f ON f.id = v.filing_id
+         WHERE f.state = 'awaiting_verification' AND v.state = 'pending'
+           AND f.submitted_at < $1
+           AND NOT EXISTS (SELECT 1 FROM noon_resends n
+                           WHERE n.verification_id = v.id AND n.china_day = $2)",
+    )
+    .bind(day_starts)
+    .bind(beian_sms::clock::china_date(noon))
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        missed, 0,
+        "every mobile of a filing from the day before had its resend"
+    );
+}
+
+#[tokio::test]
 async fn a_server_down_at_noon_sends_the_missed_resend_once_when_it_starts() {
     let app = TestApp::spawn().await;
     set_clock(&app, china_time_ahead(&app, 1, 10, 0).await).await;

@@ -240,6 +240,45 @@ async fn listings_apply_the_deadline_whether_or_not_the_sweep_ran() {
 }
 
 #[tokio::test]
+async fn the_clock_hook_answers_once_filings_that_requests_held_are_returned() {
+    let app = TestApp::spawn().await;
+    let id = filed(&app).await;
+    app.advance(48 * 3600 - 10).await;
+    // A request holds the filing while the clock passes its deadline.
+    let mut held = app.pool.begin().await.unwrap();
+    sqlx::query("SELECT 1 FROM filings WHERE id = $1::uuid FOR UPDATE")
+        .bind(&id)
+        .execute(&mut *held)
+        .await
+        .unwrap();
+    let mut hook = tokio::spawn({
+        let (client, url) = (app.client.clone(), app.url("/api/test/clock"));
+        async move {
+            let moved = client
+                .post(url)
+                .json(&json!({ "advance_seconds": 20 }))
+                .send()
+                .await
+                .unwrap();
+            assert!(moved.status().is_success());
+        }
+    });
+    let early = tokio::time::timeout(std::time::Duration::from_millis(500), &mut hook).await;
+    assert!(
+        early.is_err(),
+        "the hook answered while the filing was held"
+    );
+    held.commit().await.unwrap();
+    hook.await.unwrap();
+    let state: String = sqlx::query_scalar("SELECT state FROM filings WHERE id = $1::uuid")
+        .bind(&id)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(state, "returned");
+}
+
+#[tokio::test]
 async fn the_sweep_returns_filings_past_their_deadline() {
     let app = TestApp::spawn().await;
     let id = filed(&app).await;

@@ -227,6 +227,14 @@ async fn an_isp_sets_its_receiver_through_the_api() {
     assert_eq!(bad.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let bad: Value = bad.json().await.unwrap();
     assert_eq!(bad["error"]["field"], "url", "{bad}");
+    for control in ["http://a\u{0}b", "http://a\u{1b}[31mb"] {
+        let refused = set(json!({ "url": control })).await.unwrap();
+        assert_eq!(
+            refused.status(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{control:?}"
+        );
+    }
     let first: Value = set(json!({ "url": "http://127.0.0.1:9/a" }))
         .await
         .unwrap()
