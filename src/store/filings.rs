@@ -252,9 +252,8 @@ pub async fn return_to_isp(
 
 /// Returns up to `batch` filings whose deadline has passed
 /// (`verification_expired`). A filing a request holds is skipped, never
-/// waited for: the request enforces the deadline itself, and the next pass
-/// (due at once, since the deadline is past) takes it. Never waiting also
-/// means the sweep cannot deadlock with flows that lock several filings.
+/// waited for, so a batch cannot deadlock with flows that lock several
+/// filings; the caller takes the skipped ones afterwards, one at a time.
 pub async fn return_expired(
     conn: &mut PgConnection,
     now: DateTime<Utc>,
