@@ -8,7 +8,7 @@
 //! measures verify latency idle, during the sweep, and during the resend.
 //! Without DATABASE_URL it uses the embedded cluster under `target/bench-pg`.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use beian_sms::clock::{CHINA, Clock, china_date};
 use beian_sms::config::Settings;
@@ -70,34 +70,35 @@ async fn main() -> anyhow::Result<()> {
     let idle = load(&base, for_idle, None).await;
     report("verify, idle", &idle);
 
-    let (done, finished) = watch::channel(false);
-    let sweep_core = core.clone();
-    let sweep = tokio::spawn(async move {
-        let started = Instant::now();
-        let returned = jobs::return_expired(&sweep_core).await;
-        let _ = done.send(true);
-        (returned, started.elapsed())
-    });
-    let during_sweep = load(&base, for_sweep, Some(finished)).await;
-    let (returned, took) = sweep.await?;
+    let (returned, took, during_sweep) =
+        during(&base, for_sweep, jobs::return_expired(&core)).await;
     println!("sweep: returned {} filings in {took:.2?}", returned?);
     report("verify, during the sweep", &during_sweep);
 
-    let (done, finished) = watch::channel(false);
-    let noon_core = core.clone();
-    let resend = tokio::spawn(async move {
-        let started = Instant::now();
-        let sent = noon::resend_due(&noon_core).await;
-        let _ = done.send(true);
-        (sent, started.elapsed())
-    });
-    let during_resend = load(&base, for_resend, Some(finished)).await;
-    let (sent, took) = resend.await?;
+    let (sent, took, during_resend) = during(&base, for_resend, noon::resend_due(&core)).await;
     println!("noon resend: sent {} codes in {took:.2?}", sent?);
     report("verify, during the noon resend", &during_resend);
 
     let _ = stop.send(true);
     Ok(())
+}
+
+/// Runs `job` while verifying `forms`, the load stopping when the job ends:
+/// what the job answered, how long it took, and the load's latencies.
+async fn during<T>(
+    base: &str,
+    forms: Vec<serde_json::Value>,
+    job: impl Future<Output = T>,
+) -> (T, Duration, Vec<Duration>) {
+    let (done, finished) = watch::channel(false);
+    let timed = async {
+        let started = Instant::now();
+        let answer = job.await;
+        let _ = done.send(true);
+        (answer, started.elapsed())
+    };
+    let ((answer, took), latencies) = tokio::join!(timed, load(base, forms, Some(finished)));
+    (answer, took, latencies)
 }
 
 /// Made-up filings straight into the tables, in a few set-based statements.

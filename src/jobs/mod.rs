@@ -76,13 +76,7 @@ pub async fn run(core: Core, mut stop: watch::Receiver<bool>) {
         }
         // A returned filing may have queued a webhook event.
         core.outbox.notify_waiters();
-        let sleep = match (next_due(&core).await, core.clock.now().await) {
-            (Ok(Some(due)), Ok(now)) if !core.clock.is_virtual() => (due - now)
-                .to_std()
-                .unwrap_or(Duration::ZERO)
-                .min(MAX_SLEEP),
-            _ => MAX_SLEEP,
-        };
+        let sleep = sleep_until(&core, next_due(&core).await).await;
         tokio::select! {
             _ = tokio::time::sleep(sleep) => {}
             _ = &mut woken => {}
@@ -94,6 +88,18 @@ pub async fn run(core: Core, mut stop: watch::Receiver<bool>) {
     }
 }
 
+/// How long to sleep before `due`: at most [`MAX_SLEEP`], and that long under
+/// the virtual clock, which moves only when a hook wakes the jobs.
+async fn sleep_until(core: &Core, due: Result<Option<DateTime<Utc>>, sqlx::Error>) -> Duration {
+    match (due, core.clock.now().await) {
+        (Ok(Some(due)), Ok(now)) if !core.clock.is_virtual() => (due - now)
+            .to_std()
+            .unwrap_or(Duration::ZERO)
+            .min(MAX_SLEEP),
+        _ => MAX_SLEEP,
+    }
+}
+
 /// Sends webhook events until `stop` turns true: whatever is due, then a
 /// sleep until the next retry is due or an event is queued.
 pub async fn send_webhooks(core: Core, mut stop: watch::Receiver<bool>) {
@@ -102,22 +108,14 @@ pub async fn send_webhooks(core: Core, mut stop: watch::Receiver<bool>) {
         let woken = core.outbox.notified();
         tokio::pin!(woken);
         woken.as_mut().enable();
-        let mut sleep = MAX_SLEEP;
-        match webhooks::deliver_due(&core, &client).await {
+        let sleep = match webhooks::deliver_due(&core, &client).await {
             Ok(tried) if tried > 0 => continue,
-            Ok(_) => {
-                if let (Ok(Some(due)), Ok(now)) =
-                    (next_webhook(&core).await, core.clock.now().await)
-                    && !core.clock.is_virtual()
-                {
-                    sleep = (due - now)
-                        .to_std()
-                        .unwrap_or(Duration::ZERO)
-                        .min(MAX_SLEEP);
-                }
+            Ok(_) => sleep_until(&core, next_webhook(&core).await).await,
+            Err(e) => {
+                tracing::warn!(error = %e, "webhook delivery failed; it will run again");
+                MAX_SLEEP
             }
-            Err(e) => tracing::warn!(error = %e, "webhook delivery failed; it will run again"),
-        }
+        };
         tokio::select! {
             _ = tokio::time::sleep(sleep) => {}
             _ = &mut woken => {}

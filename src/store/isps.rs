@@ -83,6 +83,13 @@ pub struct Listed {
     pub filings: i64,
 }
 
+/// Every ISP's id and name, by name: the choices of a filter.
+pub async fn names(conn: &mut PgConnection) -> Result<Vec<(Uuid, String)>, sqlx::Error> {
+    sqlx::query_as("SELECT id, name FROM isps ORDER BY name")
+        .fetch_all(conn)
+        .await
+}
+
 /// Every ISP, newest first, with how many filings it submitted.
 pub async fn list(conn: &mut PgConnection) -> Result<Vec<Listed>, sqlx::Error> {
     sqlx::query_as(

@@ -185,6 +185,26 @@ impl Default for Options {
     }
 }
 
+impl Options {
+    /// The defaults, with the first SMS reaching the handset `seconds` after
+    /// submission.
+    pub fn sms_delay(seconds: i64) -> Options {
+        let mut options = Options::default();
+        options.settings.sms_delay = chrono::Duration::seconds(seconds);
+        options
+    }
+}
+
+/// The value of a page's hidden form field.
+pub fn hidden(html: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no {name} in the page"))
+        + marker.len();
+    html[start..].split('"').next().unwrap().to_string()
+}
+
 impl TestApp {
     pub async fn spawn() -> TestApp {
         TestApp::spawn_with(Options::default()).await

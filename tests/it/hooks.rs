@@ -9,14 +9,7 @@ use beian_sms::config::Settings;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reader_waiting_for_an_sms_is_answered_when_it_arrives() {
-    let app = TestApp::spawn_with(Options {
-        settings: Settings {
-            sms_delay: chrono::Duration::seconds(300),
-            ..Options::default().settings
-        },
-        ..Options::default()
-    })
-    .await;
+    let app = TestApp::spawn_with(Options::sms_delay(300)).await;
     app.submit(&new_filing("gs", person(ZHANG), person(LI)))
         .await;
     let waiting = {

@@ -8,15 +8,6 @@ use crate::helpers::*;
 
 const PASSWORD: &str = "correct horse battery";
 
-fn hidden(html: &str, name: &str) -> String {
-    let marker = format!("name=\"{name}\" value=\"");
-    let start = html
-        .find(&marker)
-        .unwrap_or_else(|| panic!("no {name} in the page"))
-        + marker.len();
-    html[start..].split('"').next().unwrap().to_string()
-}
-
 /// The `name=value` of a cookie the response sets, and its attributes.
 fn set_cookie(response: &reqwest::Response, name: &str) -> Option<(String, String)> {
     response.headers().get_all(SET_COOKIE).iter().find_map(|v| {

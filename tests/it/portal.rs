@@ -5,16 +5,6 @@ use reqwest::StatusCode;
 
 use crate::helpers::*;
 
-/// The value of a hidden input in a page.
-fn hidden(html: &str, name: &str) -> String {
-    let marker = format!("name=\"{name}\" value=\"");
-    let start = html
-        .find(&marker)
-        .unwrap_or_else(|| panic!("no {name} in the page"))
-        + marker.len();
-    html[start..].split('"').next().unwrap().to_string()
-}
-
 fn outcome(html: &str) -> Option<String> {
     let start = html.find("data-outcome=\"")? + "data-outcome=\"".len();
     Some(html[start..].split('"').next()?.to_string())

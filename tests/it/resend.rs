@@ -100,14 +100,7 @@ async fn resends_have_a_cooldown_and_a_daily_cap() {
 
 #[tokio::test]
 async fn a_resend_before_the_first_sms_goes_out_cancels_it() {
-    let app = TestApp::spawn_with(Options {
-        settings: beian_sms::config::Settings {
-            sms_delay: chrono::Duration::seconds(300),
-            ..Options::default().settings
-        },
-        ..Options::default()
-    })
-    .await;
+    let app = TestApp::spawn_with(Options::sms_delay(300)).await;
     app.submit(&new_filing("gs", person(ZHANG), person(LI)))
         .await;
     app.advance(61).await;

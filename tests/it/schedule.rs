@@ -23,6 +23,19 @@ async fn set_clock(app: &TestApp, to: DateTime<Utc>) {
     app.post("/api/test/clock", &json!({ "set": to })).await;
 }
 
+/// The subject's and the website's mobiles of the `i`th of many Gansu
+/// filings from two people, each pair under `prefix`, and that filing.
+fn pair_filing(prefix: &str, i: usize) -> ([String; 2], serde_json::Value) {
+    let subject = format!("{prefix}{:04}", i * 2);
+    let website = format!("{prefix}{:04}", i * 2 + 1);
+    let filing = new_filing(
+        "gs",
+        person(("Zhou Jie", "620102198001011234", &subject)),
+        person(("Wu Min", "62010219900202567X", &website)),
+    );
+    ([subject, website], filing)
+}
+
 #[tokio::test]
 async fn the_noon_resend_skips_the_day_of_submission_and_replaces_the_code_the_next_day() {
     let app = TestApp::spawn().await;
@@ -100,15 +113,9 @@ async fn two_instances_send_each_noon_resend_once() {
     set_clock(&first, china_time_ahead(&first, 1, 8, 0).await).await;
     let mut mobiles = Vec::new();
     for i in 0..20 {
-        let subject = format!("1390000{:04}", i * 2);
-        let website = format!("1390000{:04}", i * 2 + 1);
-        let filing = new_filing(
-            "gs",
-            person(("Zhou Jie", "620102198001011234", &subject)),
-            person(("Wu Min", "62010219900202567X", &website)),
-        );
+        let (pair, filing) = pair_filing("1390000", i);
         first.submit(&filing).await;
-        mobiles.extend([subject, website]);
+        mobiles.extend(pair);
     }
     // Past the next noon, through the second instance; both wake.
     second.advance(30 * 3600).await;
@@ -129,15 +136,9 @@ async fn a_resend_in_many_small_batches_reaches_every_mobile_once() {
     set_clock(&app, china_time_ahead(&app, 1, 8, 0).await).await;
     let mut mobiles = Vec::new();
     for i in 0..7 {
-        let subject = format!("1390000{:04}", i * 2);
-        let website = format!("1390000{:04}", i * 2 + 1);
-        app.submit(&new_filing(
-            "gs",
-            person(("Zhou Jie", "620102198001011234", &subject)),
-            person(("Wu Min", "62010219900202567X", &website)),
-        ))
-        .await;
-        mobiles.extend([subject, website]);
+        let (pair, filing) = pair_filing("1390000", i);
+        app.submit(&filing).await;
+        mobiles.extend(pair);
     }
     // One mobile verifies first; it is skipped, and the batches after it go on.
     let code = app.latest_code(&mobiles[4]).await;
@@ -228,19 +229,7 @@ async fn filings_submitted_as_the_clock_crosses_noon_all_get_their_resend() {
     let noon = china_time_ahead(&app, 0, 12, 0).await + Duration::days(1);
     let mut submissions = Vec::new();
     for i in 0..24 {
-        let filing = new_filing(
-            "gs",
-            person((
-                "Zhou Jie",
-                "620102198001011234",
-                &format!("1390100{:04}", i * 2),
-            )),
-            person((
-                "Wu Min",
-                "62010219900202567X",
-                &format!("1390100{:04}", i * 2 + 1),
-            )),
-        );
+        let (_, filing) = pair_filing("1390100", i);
         let (client, url, key) = (
             app.client.clone(),
             app.url("/api/v1/filings"),

@@ -413,14 +413,7 @@ async fn no_two_live_codes_are_equal() {
 
 #[tokio::test]
 async fn the_first_sms_arrives_after_the_configured_delay() {
-    let app = TestApp::spawn_with(Options {
-        settings: Settings {
-            sms_delay: chrono::Duration::seconds(300),
-            ..Options::default().settings
-        },
-        ..Options::default()
-    })
-    .await;
+    let app = TestApp::spawn_with(Options::sms_delay(300)).await;
     app.submit(&new_filing("gs", person(ZHANG), person(LI)))
         .await;
     assert!(app.inbox(ZHANG.2).await.is_empty());

@@ -120,7 +120,7 @@ async fn list(
         } else {
             listed
         };
-        let isps = isps::list(&mut conn).await?;
+        let isps = isps::names(&mut conn).await?;
         Ok::<_, sqlx::Error>((listed, isps))
     }
     .await;
@@ -161,7 +161,7 @@ async fn list(
             .collect(),
         isps: isps
             .into_iter()
-            .map(|i| (i.id.to_string(), i.name))
+            .map(|(id, name)| (id.to_string(), name))
             .collect(),
         filter_isp: filter_isp.unwrap_or_default(),
         filter_state: filter.state.unwrap_or("").to_string(),
