@@ -77,15 +77,25 @@ pub async fn run(core: Core, mut stop: watch::Receiver<bool>) {
         // A returned filing may have queued a webhook event.
         core.outbox.notify_waiters();
         let sleep = sleep_until(&core, next_due(&core).await).await;
-        tokio::select! {
-            _ = tokio::time::sleep(sleep) => {}
-            _ = &mut woken => {}
-            _ = stop.changed() => {}
-        }
-        if *stop.borrow() {
+        if pause(sleep, woken, &mut stop).await {
             return;
         }
     }
+}
+
+/// Waits until `sleep` has passed, `woken` fires or `stop` changes; whether
+/// to stop.
+async fn pause(
+    sleep: Duration,
+    woken: std::pin::Pin<&mut tokio::sync::futures::Notified<'_>>,
+    stop: &mut watch::Receiver<bool>,
+) -> bool {
+    tokio::select! {
+        _ = tokio::time::sleep(sleep) => {}
+        _ = woken => {}
+        _ = stop.changed() => {}
+    }
+    *stop.borrow()
 }
 
 /// How long to sleep before `due`: at most [`MAX_SLEEP`], and that long under
@@ -116,12 +126,7 @@ pub async fn send_webhooks(core: Core, mut stop: watch::Receiver<bool>) {
                 MAX_SLEEP
             }
         };
-        tokio::select! {
-            _ = tokio::time::sleep(sleep) => {}
-            _ = &mut woken => {}
-            _ = stop.changed() => {}
-        }
-        if *stop.borrow() {
+        if pause(sleep, woken, &mut stop).await {
             return;
         }
     }
