@@ -115,25 +115,36 @@ async fn seed(
     .bind(now)
     .execute(pool)
     .await?;
-    // Past their deadline: submitted 49 hours ago, each with one mobile whose
-    // code was already replaced.
+    // Time-ordered keys, as the service makes them (UUIDv7).
+    sqlx::query(
+        "CREATE FUNCTION bench_id() RETURNS uuid LANGUAGE sql RETURN
+             (lpad(to_hex((extract(epoch FROM clock_timestamp()) * 1000)::bigint), 12, '0')
+              || '7' || substr(md5(random()::text), 1, 3)
+              || '8' || substr(md5(random()::text), 1, 15))::uuid",
+    )
+    .execute(pool)
+    .await?;
+    // Past their deadline, in the order they were submitted (48 hours
+    // before it), each with one mobile whose code was already replaced.
     sqlx::query(
         "WITH f AS (
              INSERT INTO filings (id, isp_id, province, kind, isp_reference, state, subject, websites,
                                   submitted_at, deadline)
-             SELECT gen_random_uuid(), '00000000-0000-4000-8000-000000000001', 'gs', 'new_filing',
+             SELECT bench_id(), '00000000-0000-4000-8000-000000000001', 'gs', 'new_filing',
                     'EXPIRED-' || i, 'awaiting_verification', '{}', '[]',
-                    $1 - interval '49 hours', $1 - interval '1 hour' - i * interval '1 millisecond'
-             FROM generate_series(1, $2) i
+                    deadline - interval '48 hours', deadline
+             FROM generate_series(1, $2) i,
+                  LATERAL (SELECT $1 - interval '1 hour' - ($2 - i) * interval '1 millisecond')
+                      AS t (deadline)
              RETURNING id, isp_reference),
          v AS (
              INSERT INTO verifications (id, filing_id, position, mobile, person_name, certificate_number,
                                         certificate_tail, roles, website_indexes)
-             SELECT gen_random_uuid(), f.id, 0, '137' || lpad(substr(f.isp_reference, 9), 8, '0'),
+             SELECT bench_id(), f.id, 0, '137' || lpad(substr(f.isp_reference, 9), 8, '0'),
                     'Bench Person', '62010219800101123X', '01123X', '{subject}', '{}'
              FROM f RETURNING id)
          INSERT INTO codes (id, verification_id, code, state, reason, issued_at, ended_at)
-         SELECT gen_random_uuid(), v.id, '123456', 'replaced', 'first', $1 - interval '49 hours', $1
+         SELECT bench_id(), v.id, '123456', 'replaced', 'first', $1 - interval '49 hours', $1
          FROM v",
     )
     .bind(now)
@@ -145,7 +156,7 @@ async fn seed(
         "WITH f AS (
              INSERT INTO filings (id, isp_id, province, kind, isp_reference, state, subject, websites,
                                   submitted_at, deadline)
-             SELECT gen_random_uuid(), '00000000-0000-4000-8000-000000000001', 'gs', 'new_filing',
+             SELECT bench_id(), '00000000-0000-4000-8000-000000000001', 'gs', 'new_filing',
                     'DUE-' || i, 'awaiting_verification', '{}', '[]',
                     $1 - interval '20 hours', $1 + interval '28 hours'
              FROM generate_series(0, $2 - 1) i
@@ -153,11 +164,11 @@ async fn seed(
          v AS (
              INSERT INTO verifications (id, filing_id, position, mobile, person_name, certificate_number,
                                         certificate_tail, roles, website_indexes)
-             SELECT gen_random_uuid(), f.id, 0, '139' || lpad(substr(f.isp_reference, 5), 8, '0'),
+             SELECT bench_id(), f.id, 0, '139' || lpad(substr(f.isp_reference, 5), 8, '0'),
                     'Bench Person', '62010219800101123X', '01123X', '{subject}', '{}'
              FROM f RETURNING id, mobile)
          INSERT INTO codes (id, verification_id, code, reason, issued_at)
-         SELECT gen_random_uuid(), v.id, lpad(right(v.mobile, 6), 6, '0'), 'first', $1 - interval '20 hours'
+         SELECT bench_id(), v.id, lpad(right(v.mobile, 6), 6, '0'), 'first', $1 - interval '20 hours'
          FROM v",
     )
     .bind(now)
@@ -169,6 +180,9 @@ async fn seed(
     )
     .execute(pool)
     .await?;
+    sqlx::query("INSERT INTO deadlines (deadline, filing_id) SELECT deadline, id FROM filings")
+        .execute(pool)
+        .await?;
     sqlx::query("ANALYZE").execute(pool).await?;
     Ok(())
 }

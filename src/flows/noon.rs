@@ -27,7 +27,7 @@ pub async fn resend_due(core: &Core) -> Result<u64, IssueError> {
 pub async fn resend_due_in_batches(core: &Core, batch: i64) -> Result<u64, IssueError> {
     let mut run: Option<(chrono::DateTime<chrono::Utc>, chrono::NaiveDate)> = None;
     let mut sent = 0;
-    let mut after = 0;
+    let mut after = None;
     loop {
         let mut tx = core.pool.begin().await?;
         lock_job(&mut tx, Job::NoonResend).await?;
@@ -43,13 +43,13 @@ pub async fn resend_due_in_batches(core: &Core, batch: i64) -> Result<u64, Issue
         }
         let day_starts = china_midnight(day);
         let walked = noon::waiting_filings(&mut tx, day_starts, now, after, batch).await?;
-        let Some(&(_, last)) = walked.last() else {
+        let Some(&last) = walked.last() else {
             noon::finish_day(&mut tx, day, now).await?;
             tx.commit().await?;
             return Ok(sent);
         };
-        after = last;
-        let walked: Vec<_> = walked.into_iter().map(|(id, _)| id).collect();
+        after = Some(last);
+        let walked: Vec<_> = walked.into_iter().map(|(_, id)| id).collect();
         let candidates = noon::candidates(&mut tx, &walked, day).await?;
         let filing_ids: Vec<_> = candidates.iter().map(|c| c.1).collect();
         filings::lock_many(&mut tx, &filing_ids).await?;

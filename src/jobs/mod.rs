@@ -33,19 +33,27 @@ pub async fn run_due(core: &Core) -> Result<(), crate::flows::issue::IssueError>
 /// for one at a time, so that when this ends (and the clock hook answers)
 /// nothing past its deadline still waits.
 pub async fn return_expired(core: &Core) -> Result<u64, sqlx::Error> {
+    return_expired_in_batches(core, SWEEP_BATCH).await
+}
+
+/// [`return_expired`], `batch` queue rows to a transaction (tests use small
+/// batches).
+pub async fn return_expired_in_batches(core: &Core, batch: i64) -> Result<u64, sqlx::Error> {
     let now = core.clock.now().await?;
     let mut total = 0;
+    let mut after = None;
     loop {
         let mut tx = core.pool.begin().await?;
         lock_job(&mut tx, Job::Sweep).await?;
-        let returned = filings::return_expired(&mut tx, now, SWEEP_BATCH).await?;
+        let swept = filings::return_expired(&mut tx, now, after, batch).await?;
         tx.commit().await?;
-        total += returned;
-        if returned < SWEEP_BATCH as u64 {
+        total += swept.returned.len() as u64;
+        after = swept.last;
+        if (swept.read as i64) < batch {
             break;
         }
     }
-    let held = filings::still_due(&mut *core.pool.acquire().await?, now, SWEEP_BATCH).await?;
+    let held = filings::still_due(&mut *core.pool.acquire().await?, now, batch).await?;
     for id in held {
         if expire::if_due(core, id).await? {
             total += 1;

@@ -55,7 +55,7 @@ pub async fn insert_live(
     reason: CodeReason,
     now: DateTime<Utc>,
 ) -> Result<Vec<(Uuid, Uuid)>, sqlx::Error> {
-    let ids: Vec<Uuid> = verification_ids.iter().map(|_| Uuid::new_v4()).collect();
+    let ids: Vec<Uuid> = verification_ids.iter().map(|_| super::new_id()).collect();
     sqlx::query_as(
         "INSERT INTO codes (id, verification_id, code, reason, issued_at)
          SELECT id, verification_id, code, $4, $5
@@ -91,7 +91,7 @@ pub async fn insert_sms(
     now: DateTime<Utc>,
     due_at: DateTime<Utc>,
 ) -> Result<Vec<Uuid>, sqlx::Error> {
-    let ids: Vec<Uuid> = sms.code_ids.iter().map(|_| Uuid::new_v4()).collect();
+    let ids: Vec<Uuid> = sms.code_ids.iter().map(|_| super::new_id()).collect();
     sqlx::query(
         "INSERT INTO sms (id, code_id, filing_id, mobile, carrier, sender, body, state,
                           state_reason, created_at, due_at)

@@ -57,13 +57,18 @@ pub async fn insert(
     f: NewFiling<'_>,
 ) -> Result<Option<Uuid>, sqlx::Error> {
     sqlx::query_scalar(
-        "INSERT INTO filings (id, isp_id, province, kind, isp_reference, state, subject, websites,
-                              submitted_at, deadline, idempotency_key, request_hash)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
-         ON CONFLICT (isp_id, idempotency_key) DO NOTHING
-         RETURNING id",
+        "WITH filing AS (
+             INSERT INTO filings (id, isp_id, province, kind, isp_reference, state, subject,
+                                  websites, submitted_at, deadline, idempotency_key, request_hash)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+             ON CONFLICT (isp_id, idempotency_key) DO NOTHING
+             RETURNING id, state, deadline),
+         queued AS (
+             INSERT INTO deadlines (deadline, filing_id)
+             SELECT deadline, id FROM filing WHERE state = 'awaiting_verification')
+         SELECT id FROM filing",
     )
-    .bind(Uuid::new_v4())
+    .bind(super::new_id())
     .bind(f.isp_id)
     .bind(f.province)
     .bind(f.kind)
@@ -114,7 +119,7 @@ pub async fn insert_verification(
                                     certificate_number, certificate_tail, roles, website_indexes)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
     )
-    .bind(Uuid::new_v4())
+    .bind(super::new_id())
     .bind(v.filing_id)
     .bind(v.position)
     .bind(v.mobile)
@@ -250,24 +255,51 @@ pub async fn return_to_isp(
     Ok(returned.len() == 1)
 }
 
-/// Returns up to `batch` filings whose deadline has passed
-/// (`verification_expired`). A filing a request holds is skipped, never
-/// waited for, so a batch cannot deadlock with flows that lock several
-/// filings; the caller takes the skipped ones afterwards, one at a time.
+/// A row of the deadline queue, (deadline, filing id): where a walk through
+/// the queue has got to.
+pub type QueueKey = (DateTime<Utc>, Uuid);
+
+/// One batch of the deadline sweep.
+#[derive(Debug, Default)]
+pub struct Swept {
+    /// Queue rows read, at most the batch size; fewer means the queue holds
+    /// nothing more that is due.
+    pub read: usize,
+    /// The last row read, for the next batch to go on from.
+    pub last: Option<QueueKey>,
+    /// Filings returned (`verification_expired`) by this batch.
+    pub returned: Vec<Uuid>,
+}
+
+/// Takes up to `batch` due rows of the deadline queue after `after` and
+/// returns those of their filings still awaiting verification. A filing a
+/// request holds is skipped, never waited for, so a batch cannot deadlock
+/// with flows that lock several filings; its row stays in the queue, and the
+/// caller takes it afterwards ([`still_due`]). The other rows leave the
+/// queue, their filings' deadlines enforced.
 pub async fn return_expired(
     conn: &mut PgConnection,
     now: DateTime<Utc>,
+    after: Option<QueueKey>,
     batch: i64,
-) -> Result<u64, sqlx::Error> {
-    let returned: Vec<Uuid> = sqlx::query_scalar(
-        "WITH locked AS (
-             SELECT id FROM filings
-             WHERE state = 'awaiting_verification' AND deadline <= $1
-             ORDER BY deadline LIMIT $2
-             FOR UPDATE SKIP LOCKED),
+) -> Result<Swept, sqlx::Error> {
+    let (after_deadline, after_id) = after.unzip();
+    let rows: Vec<(DateTime<Utc>, Uuid, bool)> = sqlx::query_as(
+        "WITH due AS (
+             SELECT deadline, filing_id FROM deadlines
+             WHERE deadline <= $1
+               AND ($3::timestamptz IS NULL OR (deadline, filing_id) > ($3, $4::uuid))
+             ORDER BY deadline, filing_id LIMIT $2),
+         claimed AS (
+             SELECT f.id, f.state = 'awaiting_verification' AS waiting, due.deadline
+             FROM due JOIN filings f ON f.id = due.filing_id
+             FOR UPDATE OF f SKIP LOCKED),
+         dequeued AS (
+             DELETE FROM deadlines d USING claimed c
+             WHERE d.deadline = c.deadline AND d.filing_id = c.id),
          returned AS (
              UPDATE filings f SET state = 'returned', return_reason = 'verification_expired'
-             FROM locked WHERE f.id = locked.id RETURNING f.id),
+             FROM claimed c WHERE f.id = c.id AND c.waiting RETURNING f.id),
          ended AS (
              UPDATE codes c SET state = 'ended', ended_at = $1
              FROM verifications v, returned r
@@ -275,31 +307,40 @@ pub async fn return_expired(
          cancelled AS (
              UPDATE sms s SET state = 'cancelled',
                               state_reason = 'the filing was returned before it was sent'
-             FROM returned r WHERE s.filing_id = r.id AND s.state = 'scheduled' AND s.due_at > $1)
-         INSERT INTO events (filing_id, at, kind, detail)
-         SELECT id, $1, 'state_changed',
-                jsonb_build_object('state', 'returned', 'reason', 'verification_expired')
-         FROM returned
-         RETURNING filing_id",
+             FROM returned r WHERE s.filing_id = r.id AND s.state = 'scheduled' AND s.due_at > $1),
+         recorded AS (
+             INSERT INTO events (filing_id, at, kind, detail)
+             SELECT id, $1, 'state_changed',
+                    '{\"state\": \"returned\", \"reason\": \"verification_expired\"}'
+             FROM returned)
+         SELECT due.deadline, due.filing_id, r.id IS NOT NULL
+         FROM due LEFT JOIN returned r ON r.id = due.filing_id
+         ORDER BY due.deadline, due.filing_id",
     )
     .bind(now)
     .bind(batch)
+    .bind(after_deadline)
+    .bind(after_id)
     .fetch_all(&mut *conn)
     .await?;
+    let returned: Vec<Uuid> = rows.iter().filter(|r| r.2).map(|r| r.1).collect();
     super::webhooks::enqueue(conn, &returned, "filing.returned", now).await?;
-    Ok(returned.len() as u64)
+    Ok(Swept {
+        read: rows.len(),
+        last: rows.last().map(|r| (r.0, r.1)),
+        returned,
+    })
 }
 
-/// Filings past their deadline and still waiting, up to `limit`: after a
-/// sweep, those that requests held while it ran.
+/// Filings whose deadline has passed that are still in the deadline queue,
+/// up to `limit`: after a sweep, those that requests held while it ran.
 pub async fn still_due(
     conn: &mut PgConnection,
     now: DateTime<Utc>,
     limit: i64,
 ) -> Result<Vec<Uuid>, sqlx::Error> {
     sqlx::query_scalar(
-        "SELECT id FROM filings WHERE state = 'awaiting_verification' AND deadline <= $1
-         ORDER BY deadline LIMIT $2",
+        "SELECT filing_id FROM deadlines WHERE deadline <= $1 ORDER BY deadline LIMIT $2",
     )
     .bind(now)
     .bind(limit)
@@ -307,8 +348,10 @@ pub async fn still_due(
     .await
 }
 
+/// The earliest deadline in the queue, for the scheduler's sleep (the filing
+/// may have left waiting since; the sweep then only takes it off the queue).
 pub async fn next_deadline(conn: &mut PgConnection) -> Result<Option<DateTime<Utc>>, sqlx::Error> {
-    sqlx::query_scalar("SELECT min(deadline) FROM filings WHERE state = 'awaiting_verification'")
+    sqlx::query_scalar("SELECT min(deadline) FROM deadlines")
         .fetch_one(conn)
         .await
 }

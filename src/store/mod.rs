@@ -13,6 +13,14 @@ pub mod sms;
 pub mod throttle;
 pub mod webhooks;
 
+/// A new key for a filing, a verification, a code or an SMS: time-ordered
+/// (UUIDv7), so that rows made together sit together in their indexes and the
+/// jobs, which go through them in roughly the order they were made, touch few
+/// index pages rather than one per row.
+pub fn new_id() -> uuid::Uuid {
+    uuid::Uuid::now_v7()
+}
+
 /// Background jobs, each with its own advisory lock so that one instance at
 /// a time runs a batch of it.
 #[derive(Debug, Clone, Copy)]
@@ -59,7 +67,7 @@ pub async fn erase_all(pool: &sqlx::PgPool) -> Result<(), sqlx::Error> {
             lock_job(&mut tx, job).await?;
         }
         let erased = sqlx::query(
-            "TRUNCATE isps, filings, verifications, codes, sms, events, handsets, captchas,
+            "TRUNCATE isps, filings, deadlines, verifications, codes, sms, events, handsets, captchas,
                       resend_quota, verify_throttle, ip_throttle, virtual_clock, noon_resends, noon_days,
                       webhook_deliveries, webhook_attempts
              RESTART IDENTITY",

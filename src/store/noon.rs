@@ -4,6 +4,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
+use super::filings::QueueKey;
+
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Due {
     pub verification_id: Uuid,
@@ -14,25 +16,28 @@ pub struct Due {
 }
 
 /// Up to `batch` filings submitted before `day_starts` that still wait and
-/// whose deadline is after `now`, after the filing with sequence number
-/// `after`, in submission order: (id, seq). Going on from the last one read
-/// keeps each batch from reading again what the batches before it did.
+/// whose deadline is after `now`, read from the deadline queue after the row
+/// `after`, in queue order: (deadline, filing id). Going on from the last one
+/// read keeps each batch from reading again what the batches before it did.
 pub async fn waiting_filings(
     conn: &mut PgConnection,
     day_starts: DateTime<Utc>,
     now: DateTime<Utc>,
-    after: i64,
+    after: Option<QueueKey>,
     batch: i64,
-) -> Result<Vec<(Uuid, i64)>, sqlx::Error> {
+) -> Result<Vec<QueueKey>, sqlx::Error> {
+    let (after_deadline, after_id) = after.unzip();
     sqlx::query_as(
-        "SELECT id, seq FROM filings
-         WHERE state = 'awaiting_verification' AND seq > $3
-           AND submitted_at < $1 AND deadline > $2
-         ORDER BY seq LIMIT $4",
+        "SELECT d.deadline, d.filing_id FROM deadlines d JOIN filings f ON f.id = d.filing_id
+         WHERE d.deadline > $2
+           AND ($3::timestamptz IS NULL OR (d.deadline, d.filing_id) > ($3, $4::uuid))
+           AND f.state = 'awaiting_verification' AND f.submitted_at < $1
+         ORDER BY d.deadline, d.filing_id LIMIT $5",
     )
     .bind(day_starts)
     .bind(now)
-    .bind(after)
+    .bind(after_deadline)
+    .bind(after_id)
     .bind(batch)
     .fetch_all(conn)
     .await

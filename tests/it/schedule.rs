@@ -357,3 +357,62 @@ async fn a_verified_mobile_gets_no_noon_resend() {
     assert_eq!(app.inbox(ZHANG.2).await.len(), 1, "verified: no new code");
     assert_eq!(app.inbox(LI.2).await.len(), 2, "still waiting: a new code");
 }
+
+#[tokio::test]
+async fn the_sweep_in_small_batches_returns_each_waiting_filing_once() {
+    let app = TestApp::spawn().await;
+    let mut filings = Vec::new();
+    for i in 0..7 {
+        let (pair, filing) = pair_filing("1370000", i);
+        let id = app.submit(&filing).await["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        filings.push((id, pair));
+    }
+    // Both people of the fifth filing verify: it waits for review, not for them.
+    for (mobile, certificate) in filings[4]
+        .1
+        .iter()
+        .zip(["620102198001011234", "62010219900202567X"])
+    {
+        let code = app.latest_code(mobile).await;
+        let verified = app.verify("gs", tail(certificate), mobile, &code).await;
+        assert_eq!(verified["outcome"], "verified");
+    }
+    // Past the deadline without waking the scheduler; the sweep runs here, two
+    // queue rows to a transaction.
+    let later = app.core.clock.now().await.unwrap() + chrono::Duration::hours(48);
+    app.core.clock.set(later).await.unwrap();
+    beian_sms::jobs::return_expired_in_batches(&app.core, 2)
+        .await
+        .unwrap();
+
+    for (i, (id, _)) in filings.iter().enumerate() {
+        let (state, returns): (String, i64) = sqlx::query_as(
+            "SELECT state, (SELECT count(*) FROM events e
+                            WHERE e.filing_id = f.id AND e.kind = 'state_changed'
+                              AND e.detail->>'reason' = 'verification_expired')
+             FROM filings f WHERE id = $1::uuid",
+        )
+        .bind(id)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+        let expected = if i == 4 {
+            ("awaiting_review", 0)
+        } else {
+            ("returned", 1)
+        };
+        assert_eq!((state.as_str(), returns), expected, "filing {i}");
+    }
+    let queued: i64 = sqlx::query_scalar("SELECT count(*) FROM deadlines")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(queued, 0, "every due deadline left the queue");
+    let again = beian_sms::jobs::return_expired_in_batches(&app.core, 2)
+        .await
+        .unwrap();
+    assert_eq!(again, 0, "a second run returns nothing");
+}
