@@ -3,9 +3,14 @@
 //!
 //!     DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres cargo bench --bench jobs
 //!
-//! Seeds (in database `beian_bench`, made anew) a million filings past their
-//! deadline and BENCH_NOON (default 100,000) mobiles due a noon resend, then
-//! measures verify latency idle, during the sweep, and during the resend.
+//! Seeds (in database `beian_bench_jobs`, made anew) BENCH_EXPIRED (default
+//! 1,000,000) filings past their deadline and BENCH_NOON (default 100,000)
+//! mobiles due a noon resend, then measures verify latency idle, during the
+//! sweep, and during the resend. The verify load sends BENCH_RATE (default
+//! 200) requests a second, as a portal's visitors would, whether or not the
+//! last ones were answered; BENCH_RATE=0 sends them flat out from four
+//! clients instead, which measures how a saturated service shares the
+//! machine with a job rather than what a job does to a request's latency.
 //! Without DATABASE_URL it uses the embedded cluster under `target/bench-pg`.
 
 use std::time::{Duration, Instant};
@@ -21,12 +26,21 @@ use tokio::sync::watch;
 
 mod common;
 
-use common::{count, fresh_database, load, report, verify_forms};
+/// Verify requests ready for each phase of the load.
+const PHASE_FORMS: i64 = 10_000;
+/// How long the idle phase of a paced load lasts.
+const IDLE_SECONDS: usize = 15;
+
+use common::{Pace, count, fresh_database, load, report, verify_forms};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let expired = count("BENCH_EXPIRED", 1_000_000);
     let noon_mobiles = count("BENCH_NOON", 100_000);
+    let pace = match count("BENCH_RATE", 200) {
+        0 => Pace::Flat,
+        rate => Pace::PerSecond(rate as u32),
+    };
     let (pool, _cluster) = fresh_database("beian_bench_jobs").await?;
 
     // The clock stands one minute past noon, China time.
@@ -60,22 +74,28 @@ async fn main() -> anyhow::Result<()> {
         let _ = server_stop.changed().await;
     }));
 
-    // A third of the forms for each phase; a phase under a job stops when the job ends.
-    let mut forms = verify_forms(&core, due_records(&pool, noon_mobiles).await?).await?;
-    let third = forms.len() / 3;
-    let for_resend = forms.split_off(2 * third);
-    let for_sweep = forms.split_off(third);
-    let for_idle = forms;
+    // The idle phase and the sweep verify mobiles not due a resend, so that
+    // all of those are left for it; during the resend the load verifies
+    // mobiles it is resending to. A phase under a job stops when the job ends.
+    let mut forms = verify_forms(&core, records(&pool, "138", 2 * PHASE_FORMS).await?).await?;
+    let for_sweep = forms.split_off(PHASE_FORMS as usize);
+    let mut for_idle = forms;
+    if let Pace::PerSecond(rate) = pace {
+        for_idle.truncate(rate as usize * IDLE_SECONDS);
+    }
+    let for_resend = verify_forms(&core, records(&pool, "139", PHASE_FORMS).await?).await?;
+    println!("verify load: {pace:?}");
 
-    let idle = load(&base, for_idle, None).await;
+    let idle = load(&base, for_idle, pace, None).await;
     report("verify, idle", &idle);
 
     let (returned, took, during_sweep) =
-        during(&base, for_sweep, jobs::return_expired(&core)).await;
+        during(&base, for_sweep, pace, jobs::return_expired(&core)).await;
     println!("sweep: returned {} filings in {took:.2?}", returned?);
     report("verify, during the sweep", &during_sweep);
 
-    let (sent, took, during_resend) = during(&base, for_resend, noon::resend_due(&core)).await;
+    let (sent, took, during_resend) =
+        during(&base, for_resend, pace, noon::resend_due(&core)).await;
     println!("noon resend: sent {} codes in {took:.2?}", sent?);
     report("verify, during the noon resend", &during_resend);
 
@@ -88,6 +108,7 @@ async fn main() -> anyhow::Result<()> {
 async fn during<T>(
     base: &str,
     forms: Vec<serde_json::Value>,
+    pace: Pace,
     job: impl Future<Output = T>,
 ) -> (T, Duration, Vec<Duration>) {
     let (done, finished) = watch::channel(false);
@@ -97,7 +118,7 @@ async fn during<T>(
         let _ = done.send(true);
         (answer, started.elapsed())
     };
-    let ((answer, took), latencies) = tokio::join!(timed, load(base, forms, Some(finished)));
+    let ((answer, took), latencies) = tokio::join!(timed, load(base, forms, pace, Some(finished)));
     (answer, took, latencies)
 }
 
@@ -151,30 +172,11 @@ async fn seed(
     .bind(expired)
     .execute(pool)
     .await?;
-    // Due a noon resend: submitted yesterday, one mobile each with a live code.
-    sqlx::query(
-        "WITH f AS (
-             INSERT INTO filings (id, isp_id, province, kind, isp_reference, state, subject, websites,
-                                  submitted_at, deadline)
-             SELECT bench_id(), '00000000-0000-4000-8000-000000000001', 'gs', 'new_filing',
-                    'DUE-' || i, 'awaiting_verification', '{}', '[]',
-                    $1 - interval '20 hours', $1 + interval '28 hours'
-             FROM generate_series(0, $2 - 1) i
-             RETURNING id, isp_reference),
-         v AS (
-             INSERT INTO verifications (id, filing_id, position, mobile, person_name, certificate_number,
-                                        certificate_tail, roles, website_indexes)
-             SELECT bench_id(), f.id, 0, '139' || lpad(substr(f.isp_reference, 5), 8, '0'),
-                    'Bench Person', '62010219800101123X', '01123X', '{subject}', '{}'
-             FROM f RETURNING id, mobile)
-         INSERT INTO codes (id, verification_id, code, reason, issued_at)
-         SELECT bench_id(), v.id, lpad(right(v.mobile, 6), 6, '0'), 'first', $1 - interval '20 hours'
-         FROM v",
-    )
-    .bind(now)
-    .bind(due)
-    .execute(pool)
-    .await?;
+    // Due a noon resend: submitted yesterday.
+    seed_waiting(pool, now, "139", due, 20, 0).await?;
+    // For the verify load before the resend: submitted this morning, so not
+    // due it.
+    seed_waiting(pool, now, "138", 2 * PHASE_FORMS, 1, 500_000).await?;
     sqlx::query(
         "INSERT INTO handsets (mobile) SELECT mobile FROM verifications ON CONFLICT DO NOTHING",
     )
@@ -183,19 +185,68 @@ async fn seed(
     sqlx::query("INSERT INTO deadlines (deadline, filing_id) SELECT deadline, id FROM filings")
         .execute(pool)
         .await?;
-    sqlx::query("ANALYZE").execute(pool).await?;
+    // Settle, as a database that grew over days would be: vacuumed (hint
+    // bits and visibility map set), statistics read, nothing left to write
+    // back. Otherwise the first phase measures the seeding's aftermath.
+    sqlx::query("VACUUM (ANALYZE)").execute(pool).await?;
+    sqlx::query("CHECKPOINT").execute(pool).await?;
     Ok(())
 }
 
-/// Right codes for mobiles due a resend, the last ones first (the resend
-/// reaches them last).
-async fn due_records(pool: &PgPool, due: i64) -> anyhow::Result<Vec<(String, String, String)>> {
+/// Filings awaiting verification, submitted `hours_ago`, one mobile each
+/// (`prefix` and a serial) with a live code (`code_base` plus the serial).
+async fn seed_waiting(
+    pool: &PgPool,
+    now: chrono::DateTime<Utc>,
+    prefix: &str,
+    count: i64,
+    hours_ago: i32,
+    code_base: i64,
+) -> anyhow::Result<()> {
+    sqlx::query(
+        "WITH f AS (
+             INSERT INTO filings (id, isp_id, province, kind, isp_reference, state, subject, websites,
+                                  submitted_at, deadline)
+             SELECT bench_id(), '00000000-0000-4000-8000-000000000001', 'gs', 'new_filing',
+                    $3 || '-' || i, 'awaiting_verification', '{}', '[]',
+                    $1 - make_interval(hours => $4), $1 + make_interval(hours => 48 - $4)
+             FROM generate_series(0, $2 - 1) i
+             RETURNING id, isp_reference),
+         v AS (
+             INSERT INTO verifications (id, filing_id, position, mobile, person_name, certificate_number,
+                                        certificate_tail, roles, website_indexes)
+             SELECT bench_id(), f.id, 0, $3 || lpad(split_part(f.isp_reference, '-', 2), 8, '0'),
+                    'Bench Person', '62010219800101123X', '01123X', '{subject}', '{}'
+             FROM f RETURNING id, filing_id)
+         INSERT INTO codes (id, verification_id, code, reason, issued_at)
+         SELECT bench_id(), v.id, lpad(($5 + split_part(f.isp_reference, '-', 2)::bigint)::text, 6, '0'),
+                'first', $1 - make_interval(hours => $4)
+         FROM v JOIN f ON f.id = v.filing_id",
+    )
+    .bind(now)
+    .bind(count)
+    .bind(prefix)
+    .bind(hours_ago)
+    .bind(code_base)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// Right codes for `limit` mobiles starting with `prefix`, the last ones
+/// first (the noon resend reaches them last).
+async fn records(
+    pool: &PgPool,
+    prefix: &str,
+    limit: i64,
+) -> anyhow::Result<Vec<(String, String, String)>> {
     Ok(sqlx::query_as(
         "SELECT v.mobile, c.code, v.certificate_tail FROM verifications v
          JOIN codes c ON c.verification_id = v.id
-         WHERE c.state = 'live' ORDER BY v.mobile DESC LIMIT $1",
+         WHERE c.state = 'live' AND starts_with(v.mobile, $1) ORDER BY v.mobile DESC LIMIT $2",
     )
-    .bind(due.min(30_000))
+    .bind(prefix)
+    .bind(limit)
     .fetch_all(pool)
     .await?)
 }

@@ -14,7 +14,7 @@ use beian_sms::config::Settings;
 use beian_sms::flows::Core;
 use beian_sms::flows::submit::{FilingRequest, submit};
 use beian_sms::{AppState, router, serve};
-use common::{CLIENTS, count, fresh_database, load, report, verify_forms};
+use common::{CLIENTS, Pace, count, fresh_database, load, report, verify_forms};
 use serde_json::json;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -65,12 +65,18 @@ async fn main() -> anyhow::Result<()> {
         let _ = stopped.changed().await;
     }));
 
-    let idle = load(&base, forms.by_ref().take(2_000).collect(), None).await;
+    let idle = load(
+        &base,
+        forms.by_ref().take(2_000).collect(),
+        Pace::Flat,
+        None,
+    )
+    .await;
     report("verify, idle", &idle);
 
     let (done, finished) = watch::channel(false);
     let pages = tokio::spawn(page_load(base.clone(), Duration::from_secs(seconds), done));
-    let busy = load(&base, forms.by_ref().collect(), Some(finished)).await;
+    let busy = load(&base, forms.by_ref().collect(), Pace::Flat, Some(finished)).await;
     let (served, took, latencies) = pages.await?;
     println!(
         "verify pages with their captcha picture: {served} in {took:.1?}, {:.0} a second",
