@@ -13,8 +13,9 @@ use crate::domain::province;
 use crate::store::codes::CodeReason;
 use crate::store::{Job, events, filings, lock_job, noon};
 
-/// Filings whose mobiles one transaction resends to.
-const BATCH: i64 = 2000;
+/// Filings whose mobiles one transaction resends to. Their locks are held
+/// until it commits, so a verify request for one of them may wait that long.
+const BATCH: i64 = 250;
 
 /// Sends the latest due daily resend to every mobile that has not had it;
 /// returns how many codes it sent.
@@ -50,11 +51,8 @@ pub async fn resend_due_in_batches(core: &Core, batch: i64) -> Result<u64, Issue
         };
         after = Some(last);
         let walked: Vec<_> = walked.into_iter().map(|(_, id)| id).collect();
-        let candidates = noon::candidates(&mut tx, &walked, day).await?;
-        let filing_ids: Vec<_> = candidates.iter().map(|c| c.1).collect();
-        filings::lock_many(&mut tx, &filing_ids).await?;
-        let verification_ids: Vec<_> = candidates.iter().map(|c| c.0).collect();
-        let due = noon::claim(&mut tx, &verification_ids, day, day_starts, now).await?;
+        filings::lock_many(&mut tx, &walked).await?;
+        let due = noon::claim(&mut tx, &walked, day, day_starts, now).await?;
         let mobiles: Vec<Option<Mobile>> =
             due.iter().map(|d| Mobile::parse(&d.mobile).ok()).collect();
         let targets: Vec<CodeFor> = due

@@ -288,7 +288,8 @@ pub async fn return_expired(
         "WITH due AS (
              SELECT deadline, filing_id FROM deadlines
              WHERE deadline <= $1
-               AND ($3::timestamptz IS NULL OR (deadline, filing_id) > ($3, $4::uuid))
+               AND (deadline, filing_id) > (coalesce($3, '-infinity'::timestamptz),
+                                            coalesce($4, '00000000-0000-0000-0000-000000000000'::uuid))
              ORDER BY deadline, filing_id LIMIT $2),
          claimed AS (
              SELECT f.id, f.state = 'awaiting_verification' AS waiting, due.deadline

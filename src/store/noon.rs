@@ -30,7 +30,8 @@ pub async fn waiting_filings(
     sqlx::query_as(
         "SELECT d.deadline, d.filing_id FROM deadlines d JOIN filings f ON f.id = d.filing_id
          WHERE d.deadline > $2
-           AND ($3::timestamptz IS NULL OR (d.deadline, d.filing_id) > ($3, $4::uuid))
+           AND (d.deadline, d.filing_id) > (coalesce($3, '-infinity'::timestamptz),
+                                            coalesce($4, '00000000-0000-0000-0000-000000000000'::uuid))
            AND f.state = 'awaiting_verification' AND f.submitted_at < $1
          ORDER BY d.deadline, d.filing_id LIMIT $5",
     )
@@ -39,25 +40,6 @@ pub async fn waiting_filings(
     .bind(after_deadline)
     .bind(after_id)
     .bind(batch)
-    .fetch_all(conn)
-    .await
-}
-
-/// The mobiles of these filings still waiting that have not had the resend
-/// of `day`, as (verification id, filing id). Nothing is locked yet.
-pub async fn candidates(
-    conn: &mut PgConnection,
-    filing_ids: &[Uuid],
-    day: NaiveDate,
-) -> Result<Vec<(Uuid, Uuid)>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT v.id, v.filing_id FROM verifications v
-         WHERE v.filing_id = ANY($1) AND v.state = 'pending'
-           AND NOT EXISTS (SELECT 1 FROM noon_resends n
-                           WHERE n.verification_id = v.id AND n.china_day = $2)",
-    )
-    .bind(filing_ids)
-    .bind(day)
     .fetch_all(conn)
     .await
 }
@@ -86,13 +68,13 @@ pub async fn finish_day(
     Ok(())
 }
 
-/// Claims the resend of `day` for those candidates that still qualify, read
-/// after their filings were locked, and returns them; the claim (a row per
-/// mobile and day) keeps any later run from sending the same day's resend
-/// again.
+/// Claims the resend of `day` for the mobiles of these filings that still
+/// qualify, read after the filings were locked, and returns them; the claim
+/// (a row per mobile and day) keeps any later run from sending the same day's
+/// resend again.
 pub async fn claim(
     conn: &mut PgConnection,
-    verification_ids: &[Uuid],
+    filing_ids: &[Uuid],
     day: NaiveDate,
     day_starts: DateTime<Utc>,
     now: DateTime<Utc>,
@@ -101,7 +83,7 @@ pub async fn claim(
         "WITH claimed AS (
              INSERT INTO noon_resends (verification_id, china_day)
              SELECT v.id, $2 FROM verifications v JOIN filings f ON f.id = v.filing_id
-             WHERE v.id = ANY($1) AND v.state = 'pending'
+             WHERE v.filing_id = ANY($1) AND v.state = 'pending'
                AND f.state = 'awaiting_verification' AND f.submitted_at < $3 AND f.deadline > $4
              ON CONFLICT DO NOTHING
              RETURNING verification_id)
@@ -110,7 +92,7 @@ pub async fn claim(
          JOIN filings f ON f.id = v.filing_id
          ORDER BY f.seq, v.position",
     )
-    .bind(verification_ids)
+    .bind(filing_ids)
     .bind(day)
     .bind(day_starts)
     .bind(now)
