@@ -26,12 +26,12 @@ use tokio::sync::watch;
 
 mod common;
 
+use common::{Pace, count, fresh_database, load, report, verify_forms};
+
 /// Verify requests ready for each phase of the load.
 const PHASE_FORMS: i64 = 10_000;
 /// How long the idle phase of a paced load lasts.
 const IDLE_SECONDS: usize = 15;
-
-use common::{Pace, count, fresh_database, load, report, verify_forms};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {

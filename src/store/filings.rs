@@ -260,7 +260,7 @@ pub async fn return_to_isp(
 pub type QueueKey = (DateTime<Utc>, Uuid);
 
 /// One batch of the deadline sweep.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Swept {
     /// Queue rows read, at most the batch size; fewer means the queue holds
     /// nothing more that is due.
