@@ -69,34 +69,41 @@ impl Clock {
         matches!(self, Clock::Virtual(_))
     }
 
-    /// Moves the virtual clock forward; `None` on the system clock.
+    /// Moves the virtual clock forward, in one statement so that a reset or
+    /// another instance moving it meanwhile loses no step; `None` on the
+    /// system clock.
     pub async fn advance(&self, seconds: i64) -> Result<Option<DateTime<Utc>>, sqlx::Error> {
         let Clock::Virtual(pool) = self else {
             return Ok(None);
         };
-        self.now().await?;
         sqlx::query_scalar(
-            "UPDATE virtual_clock SET now = now + make_interval(secs => $1) RETURNING now",
+            "INSERT INTO virtual_clock (now) VALUES ($1 + make_interval(secs => $2))
+             ON CONFLICT (id) DO UPDATE SET now = virtual_clock.now + make_interval(secs => $2)
+             RETURNING now",
         )
+        .bind(Utc::now())
         .bind(seconds as f64)
         .fetch_one(pool)
         .await
         .map(Some)
     }
 
-    /// Sets the virtual clock; `None` on the system clock.
+    /// Sets the virtual clock to `to` unless it already stands later: the
+    /// clock never goes back, even when several requests set it at once.
+    /// `None` when it stood later (or on the system clock).
     pub async fn set(&self, to: DateTime<Utc>) -> Result<Option<DateTime<Utc>>, sqlx::Error> {
         let Clock::Virtual(pool) = self else {
             return Ok(None);
         };
         sqlx::query_scalar(
             "INSERT INTO virtual_clock (now) VALUES ($1)
-             ON CONFLICT (id) DO UPDATE SET now = excluded.now RETURNING now",
+             ON CONFLICT (id) DO UPDATE SET now = excluded.now
+             WHERE virtual_clock.now <= excluded.now
+             RETURNING now",
         )
         .bind(to)
-        .fetch_one(pool)
+        .fetch_optional(pool)
         .await
-        .map(Some)
     }
 }
 

@@ -239,13 +239,11 @@ async fn move_clock(
                 "must be between 0 and ten years of seconds, and keep the clock before the year 9000; the clock never goes back",
             )]));
         }
-        (None, Some(to)) if to >= current && to < limit => clock.set(to).await?,
-        (None, Some(_)) => {
-            return Err(ApiError::invalid(vec![FieldError::new(
-                "set",
-                "must not be earlier than the clock's time, nor past the year 9000",
-            )]));
+        (None, Some(to)) if to >= current && to < limit => {
+            // None: another request moved the clock past `to` since it was read.
+            Some(clock.set(to).await?.ok_or_else(earlier_than_clock)?)
         }
+        (None, Some(_)) => return Err(earlier_than_clock()),
         _ => {
             return Err(ApiError::invalid(vec![FieldError::new(
                 "advance_seconds",
@@ -258,6 +256,13 @@ async fn move_clock(
         .map_err(ApiError::internal)?;
     state.core.announce().await;
     Ok(Json(ClockMoved { now: moved }).into_response())
+}
+
+fn earlier_than_clock() -> ApiError {
+    ApiError::invalid(vec![FieldError::new(
+        "set",
+        "must not be earlier than the clock's time, nor past the year 9000",
+    )])
 }
 
 /// Empties every table of data, restarts the virtual clock at the real time

@@ -170,3 +170,64 @@ async fn reset_empties_everything_and_restarts_the_clock() {
         "ISPs are gone too"
     );
 }
+
+/// The clock as the hook reads it.
+async fn clock_now(app: &TestApp) -> chrono::DateTime<chrono::Utc> {
+    app.get_json("/api/test/clock").await["now"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_clock_never_goes_back_when_set_from_several_requests_at_once() {
+    let app = TestApp::spawn().await;
+    for round in 0..10 {
+        let start = clock_now(&app).await;
+        // Eight requests each set a different later time, all read against
+        // the same starting time.
+        let mut requests = tokio::task::JoinSet::new();
+        for i in 1..=8 {
+            let to = start + chrono::Duration::minutes(10 * ((i * 5 + round) % 8 + 1));
+            let (client, url) = (app.client.clone(), app.url("/api/test/clock"));
+            requests.spawn(async move {
+                let response = client.post(url).json(&json!({ "set": to })).send();
+                (response.await.unwrap(), to)
+            });
+        }
+        let answers = requests.join_all().await;
+        let mut latest_answered = start;
+        for (response, to) in answers {
+            match response.status() {
+                StatusCode::OK => latest_answered = latest_answered.max(to),
+                StatusCode::UNPROCESSABLE_ENTITY => {
+                    let body: Value = response.json().await.unwrap();
+                    assert_eq!(body["error"]["field"], "set", "{body}");
+                }
+                other => panic!("setting the clock answered {other}"),
+            }
+        }
+        assert_eq!(
+            clock_now(&app).await,
+            latest_answered,
+            "round {round}: the clock stands at the latest time a request was told"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn advancing_the_clock_while_it_is_reset_never_fails() {
+    let app = TestApp::spawn().await;
+    for _ in 0..15 {
+        let advance = app
+            .client
+            .post(app.url("/api/test/clock"))
+            .json(&json!({ "advance_seconds": 60 }))
+            .send();
+        let reset = app.client.post(app.url("/api/test/reset")).send();
+        let (advance, reset) = tokio::join!(advance, reset);
+        assert_eq!(advance.unwrap().status(), StatusCode::OK);
+        assert_eq!(reset.unwrap().status(), StatusCode::NO_CONTENT);
+    }
+}
