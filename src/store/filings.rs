@@ -232,15 +232,7 @@ pub async fn return_to_isp(
     let returned: Vec<Uuid> = sqlx::query_scalar(
         "WITH returned AS (
              UPDATE filings SET state = 'returned', return_reason = $2
-             WHERE id = $1 AND state = 'awaiting_verification' RETURNING id),
-         ended AS (
-             UPDATE codes c SET state = 'ended', ended_at = $3
-             FROM verifications v, returned r
-             WHERE c.verification_id = v.id AND v.filing_id = r.id AND c.state = 'live'),
-         cancelled AS (
-             UPDATE sms s SET state = 'cancelled',
-                              state_reason = 'the filing was returned before it was sent'
-             FROM returned r WHERE s.filing_id = r.id AND s.state = 'scheduled' AND s.due_at > $3)
+             WHERE id = $1 AND state = 'awaiting_verification' RETURNING id)
          INSERT INTO events (filing_id, at, kind, detail)
          SELECT id, $3, 'state_changed', jsonb_build_object('state', 'returned', 'reason', $2::text)
          FROM returned
@@ -251,8 +243,38 @@ pub async fn return_to_isp(
     .bind(now)
     .fetch_all(&mut *conn)
     .await?;
+    end_codes(conn, &returned, now).await?;
     super::webhooks::enqueue(conn, &returned, "filing.returned", now).await?;
     Ok(returned.len() == 1)
+}
+
+/// Ends the live codes of these filings, just returned, and cancels their SMS
+/// not yet sent. A statement of its own, after the one that locked and
+/// returned the filings: its snapshot then sees a code that a request issued
+/// and committed just before the filing was locked, which the locking
+/// statement's snapshot, taken when it began, may not.
+async fn end_codes(
+    conn: &mut PgConnection,
+    filing_ids: &[Uuid],
+    now: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    if filing_ids.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "WITH ended AS (
+             UPDATE codes c SET state = 'ended', ended_at = $2
+             FROM verifications v
+             WHERE v.filing_id = ANY($1) AND c.verification_id = v.id AND c.state = 'live')
+         UPDATE sms SET state = 'cancelled',
+                        state_reason = 'the filing was returned before it was sent'
+         WHERE filing_id = ANY($1) AND state = 'scheduled' AND due_at > $2",
+    )
+    .bind(filing_ids)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(())
 }
 
 /// A row of the deadline queue, (deadline, filing id): where a walk through
@@ -272,7 +294,8 @@ pub struct Swept {
 }
 
 /// Takes up to `batch` due rows of the deadline queue after `after` and
-/// returns those of their filings still awaiting verification. A filing a
+/// returns those of their filings still awaiting verification, ending their
+/// codes ([`end_codes`]). A filing a
 /// request holds is skipped, never waited for, so a batch cannot deadlock
 /// with flows that lock several filings; its row stays in the queue, and the
 /// caller takes it afterwards ([`still_due`]). The other rows leave the
@@ -301,14 +324,6 @@ pub async fn return_expired(
          returned AS (
              UPDATE filings f SET state = 'returned', return_reason = 'verification_expired'
              FROM claimed c WHERE f.id = c.id AND c.waiting RETURNING f.id),
-         ended AS (
-             UPDATE codes c SET state = 'ended', ended_at = $1
-             FROM verifications v, returned r
-             WHERE c.verification_id = v.id AND v.filing_id = r.id AND c.state = 'live'),
-         cancelled AS (
-             UPDATE sms s SET state = 'cancelled',
-                              state_reason = 'the filing was returned before it was sent'
-             FROM returned r WHERE s.filing_id = r.id AND s.state = 'scheduled' AND s.due_at > $1),
          recorded AS (
              INSERT INTO events (filing_id, at, kind, detail)
              SELECT id, $1, 'state_changed',
@@ -325,6 +340,7 @@ pub async fn return_expired(
     .fetch_all(&mut *conn)
     .await?;
     let returned: Vec<Uuid> = rows.iter().filter(|r| r.2).map(|r| r.1).collect();
+    end_codes(conn, &returned, now).await?;
     super::webhooks::enqueue(conn, &returned, "filing.returned", now).await?;
     Ok(Swept {
         read: rows.len(),
