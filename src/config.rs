@@ -59,7 +59,8 @@ pub enum OperatorAction {
 
 #[derive(Debug, Clone, Args)]
 pub struct DatabaseArgs {
-    /// PostgreSQL to use; without it, a private cluster is started under the data folder.
+    /// PostgreSQL to use; without it (or when empty), a private cluster is
+    /// started under the data folder.
     #[arg(long, global = true, env = "DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
     /// Where the private PostgreSQL cluster lives.

@@ -44,8 +44,12 @@ async fn main() -> ExitCode {
 
 /// The database to use: the given URL, or the private cluster under the data folder.
 async fn database(args: &DatabaseArgs) -> anyhow::Result<(String, Option<EmbeddedPostgres>)> {
-    match &args.database_url {
-        Some(url) => Ok((url.clone(), None)),
+    match args
+        .database_url
+        .as_deref()
+        .filter(|url| !url.trim().is_empty())
+    {
+        Some(url) => Ok((url.to_string(), None)),
         None => {
             tracing::info!(data_dir = %args.data_dir.display(), "no DATABASE_URL: starting the private PostgreSQL");
             let cluster = EmbeddedPostgres::start(&args.data_dir).await?;
