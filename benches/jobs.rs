@@ -41,7 +41,7 @@ async fn main() -> anyhow::Result<()> {
         0 => Pace::Flat,
         rate => Pace::PerSecond(rate as u32),
     };
-    let (pool, _cluster) = fresh_database("beian_bench_jobs").await?;
+    let (pool, cluster) = fresh_database("beian_bench_jobs").await?;
 
     // The clock stands one minute past noon, China time.
     let today = china_date(Utc::now());
@@ -84,22 +84,26 @@ async fn main() -> anyhow::Result<()> {
         for_idle.truncate(rate as usize * IDLE_SECONDS);
     }
     let for_resend = verify_forms(&core, records(&pool, "139", PHASE_FORMS).await?).await?;
-    println!("verify load: {pace:?}");
+    println!("verify load: {pace}");
 
     let idle = load(&base, for_idle, pace, None).await;
-    report("verify, idle", &idle);
+    let idle_p99 = report("verify, idle", &idle, None);
 
     let (returned, took, during_sweep) =
         during(&base, for_sweep, pace, jobs::return_expired(&core)).await;
     println!("sweep: returned {} filings in {took:.2?}", returned?);
-    report("verify, during the sweep", &during_sweep);
+    report("verify, during the sweep", &during_sweep, idle_p99);
 
     let (sent, took, during_resend) =
         during(&base, for_resend, pace, noon::resend_due(&core)).await;
     println!("noon resend: sent {} codes in {took:.2?}", sent?);
-    report("verify, during the noon resend", &during_resend);
+    report("verify, during the noon resend", &during_resend, idle_p99);
 
     let _ = stop.send(true);
+    pool.close().await;
+    if let Some(cluster) = cluster {
+        cluster.stop().await?;
+    }
     Ok(())
 }
 

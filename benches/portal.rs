@@ -22,7 +22,7 @@ use tokio::sync::watch;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let seconds = count("BENCH_SECONDS", 10) as u64;
-    let (pool, _cluster) = fresh_database("beian_bench_portal").await?;
+    let (pool, cluster) = fresh_database("beian_bench_portal").await?;
     let settings = Settings {
         ip_rate_limit: 0,
         verify_attempts: i32::MAX,
@@ -72,7 +72,7 @@ async fn main() -> anyhow::Result<()> {
         None,
     )
     .await;
-    report("verify, idle", &idle);
+    let idle_p99 = report("verify, idle", &idle, None);
 
     let (done, finished) = watch::channel(false);
     let pages = tokio::spawn(page_load(base.clone(), Duration::from_secs(seconds), done));
@@ -82,9 +82,13 @@ async fn main() -> anyhow::Result<()> {
         "verify pages with their captcha picture: {served} in {took:.1?}, {:.0} a second",
         served as f64 / took.as_secs_f64()
     );
-    report("page and picture", &latencies);
-    report("verify, while pages are served", &busy);
+    report("page and picture", &latencies, None);
+    report("verify, while pages are served", &busy, idle_p99);
     let _ = stop.send(true);
+    pool.close().await;
+    if let Some(cluster) = cluster {
+        cluster.stop().await?;
+    }
     Ok(())
 }
 

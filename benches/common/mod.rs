@@ -101,6 +101,15 @@ pub enum Pace {
     PerSecond(u32),
 }
 
+impl std::fmt::Display for Pace {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Pace::Flat => write!(f, "{CLIENTS} clients, each sending as soon as answered"),
+            Pace::PerSecond(rate) => write!(f, "{rate} requests a second"),
+        }
+    }
+}
+
 /// Sends the forms until they run out or, when `until` is given, until it
 /// turns true; returns each request's latency.
 pub async fn load(
@@ -159,19 +168,26 @@ async fn verify(client: &reqwest::Client, url: &str, form: &Value, due: Instant)
     due.elapsed()
 }
 
-pub fn report(what: &str, latencies: &[Duration]) {
+/// Prints the latencies' count, p50 and p99, with the p99 as a multiple of
+/// `idle_p99` when given; returns the p99.
+pub fn report(what: &str, latencies: &[Duration], idle_p99: Option<Duration>) -> Option<Duration> {
     let mut sorted = latencies.to_vec();
     sorted.sort();
     let at = |p: f64| {
-        sorted.get(((sorted.len() as f64 * p) as usize).min(sorted.len().saturating_sub(1)))
+        sorted
+            .get(((sorted.len() as f64 * p) as usize).min(sorted.len().saturating_sub(1)))
+            .copied()
     };
-    match (at(0.5), at(0.99)) {
-        (Some(p50), Some(p99)) => {
-            println!(
-                "{what}: {} requests, p50 {p50:.2?}, p99 {p99:.2?}",
-                sorted.len()
-            )
-        }
-        _ => println!("{what}: no requests"),
-    }
+    let (Some(p50), Some(p99)) = (at(0.5), at(0.99)) else {
+        println!("{what}: no requests");
+        return None;
+    };
+    let ratio = idle_p99
+        .map(|idle| format!(" ({:.1} x idle)", p99.as_secs_f64() / idle.as_secs_f64()))
+        .unwrap_or_default();
+    println!(
+        "{what}: {} requests, p50 {p50:.2?}, p99 {p99:.2?}{ratio}",
+        sorted.len()
+    );
+    Some(p99)
 }
