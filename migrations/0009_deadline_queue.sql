@@ -33,3 +33,10 @@ ALTER TABLE events DROP CONSTRAINT events_filing_id_fkey;
 ALTER TABLE events DROP CONSTRAINT events_pkey;
 DROP INDEX events_filing;
 ALTER TABLE events ADD PRIMARY KEY (filing_id, id);
+
+-- The noon resend writes a claim and an SMS per mobile. The claim is a
+-- marker the resend writes for a verification it has just read under its
+-- filing's lock, and an SMS's filing is a shortcut past its code (which keeps
+-- its own key): neither is worth a lookup per row written.
+ALTER TABLE noon_resends DROP CONSTRAINT noon_resends_verification_id_fkey;
+ALTER TABLE sms DROP CONSTRAINT sms_filing_id_fkey;
