@@ -340,11 +340,11 @@ fn write_settings(cluster: &Path, socket_dir: &str, owner: Option<Account>) -> R
          log_min_error_statement = panic\n\
          log_checkpoints = off\n\
          # The jobs write in bulk (a sweep may return a million filings at once):\n\
-         # room for their pages, compressed page images in the WAL, and\n\
-         # checkpoints far enough apart that such a burst does not set off one\n\
-         # after another, each writing every page it touches again in full.\n\
+         # room for their pages, and checkpoints far enough apart that such a\n\
+         # burst does not set off one after another, each writing every page it\n\
+         # touches again in full. (Compressing those page images cost more CPU\n\
+         # than it saved on a 2-core machine.)\n\
          shared_buffers = 512MB\n\
-         wal_compression = on\n\
          max_wal_size = 4GB\n\
          checkpoint_timeout = 15min\n",
         conf_quote(socket_dir)
