@@ -17,25 +17,7 @@ impl Clock {
     pub async fn now(&self) -> Result<DateTime<Utc>, sqlx::Error> {
         match self {
             Clock::System => Ok(Utc::now()),
-            Clock::Virtual(pool) => {
-                let now = sqlx::query_scalar("SELECT now FROM virtual_clock")
-                    .fetch_optional(pool)
-                    .await?;
-                match now {
-                    Some(now) => Ok(now),
-                    // The first reading starts the virtual clock at the real
-                    // time; a concurrent first reading may win, so read again.
-                    None => {
-                        sqlx::query("INSERT INTO virtual_clock (now) VALUES ($1) ON CONFLICT (id) DO NOTHING")
-                            .bind(Utc::now())
-                            .execute(pool)
-                            .await?;
-                        sqlx::query_scalar("SELECT now FROM virtual_clock")
-                            .fetch_one(pool)
-                            .await
-                    }
-                }
-            }
+            Clock::Virtual(pool) => self.now_on(&mut *pool.acquire().await?).await,
         }
     }
 
@@ -51,16 +33,16 @@ impl Clock {
             .await?;
         match now {
             Some(now) => Ok(now),
+            // The first reading starts the virtual clock at the real time,
+            // unless a concurrent first reading started it already.
             None => {
-                sqlx::query(
-                    "INSERT INTO virtual_clock (now) VALUES ($1) ON CONFLICT (id) DO NOTHING",
+                sqlx::query_scalar(
+                    "INSERT INTO virtual_clock (now) VALUES ($1)
+                     ON CONFLICT (id) DO UPDATE SET now = virtual_clock.now RETURNING now",
                 )
                 .bind(Utc::now())
-                .execute(&mut *conn)
-                .await?;
-                sqlx::query_scalar("SELECT now FROM virtual_clock")
-                    .fetch_one(conn)
-                    .await
+                .fetch_one(conn)
+                .await
             }
         }
     }
