@@ -186,9 +186,6 @@ async fn seed(
     )
     .execute(pool)
     .await?;
-    sqlx::query("INSERT INTO deadlines (deadline, filing_id) SELECT deadline, id FROM filings")
-        .execute(pool)
-        .await?;
     // Settle, as a database that grew over days would be: vacuumed (hint
     // bits and visibility map set), statistics read, nothing left to write
     // back. Otherwise the first phase measures the seeding's aftermath.

@@ -36,28 +36,46 @@ pub async fn return_expired(core: &Core) -> Result<u64, sqlx::Error> {
     return_expired_in_batches(core, SWEEP_BATCH).await
 }
 
-/// [`return_expired`], `batch` queue rows to a transaction (tests use small
-/// batches).
+/// [`return_expired`], `batch` filings to a transaction (tests use small
+/// batches). Walks from where the last complete sweep stopped, and records
+/// how far it got only once nothing due is left, held filings included.
+/// Should the clock go back meanwhile (a reset erased everything), it stops
+/// and records nothing: what was due by its time is not due any more.
 pub async fn return_expired_in_batches(core: &Core, batch: i64) -> Result<u64, sqlx::Error> {
     let now = core.clock.now().await?;
+    let from = filings::swept_until(&mut *core.pool.acquire().await?).await?;
+    let mut after = filings::sweep_start(from);
     let mut total = 0;
-    let mut after = None;
+    let mut read = 0;
+    let mut held = Vec::new();
     loop {
         let mut tx = core.pool.begin().await?;
         lock_job(&mut tx, Job::Sweep).await?;
+        if core.clock.now_on(&mut tx).await? < now {
+            return Ok(total);
+        }
         let swept = filings::return_expired(&mut tx, now, after, batch).await?;
         tx.commit().await?;
         total += swept.returned.len() as u64;
-        after = swept.last;
+        read += swept.read;
+        held.extend(swept.held);
+        after = swept.last.or(after);
         if (swept.read as i64) < batch {
             break;
         }
     }
-    let held = filings::still_due(&mut *core.pool.acquire().await?, now, batch).await?;
     for id in held {
         if expire::if_due(core, id).await? {
             total += 1;
         }
+    }
+    if read > 0 {
+        let mut tx = core.pool.begin().await?;
+        lock_job(&mut tx, Job::Sweep).await?;
+        if core.clock.now_on(&mut tx).await? >= now {
+            filings::finish_sweep(&mut tx, from, now).await?;
+        }
+        tx.commit().await?;
     }
     Ok(total)
 }

@@ -53,12 +53,23 @@ pub async fn record_many(
     Ok(())
 }
 
+/// The timeline of a filing, oldest first. A return at the deadline is read
+/// from the filing itself and shown at the deadline, the moment the rules
+/// returned it (the sweep may have come by a little later).
 pub async fn for_filing(
     conn: &mut PgConnection,
     filing_id: Uuid,
 ) -> Result<Vec<Event>, sqlx::Error> {
-    sqlx::query_as("SELECT at, kind, detail FROM events WHERE filing_id = $1 ORDER BY id")
-        .bind(filing_id)
-        .fetch_all(conn)
-        .await
+    sqlx::query_as(
+        "SELECT at, kind, detail FROM (
+             SELECT id, at, kind, detail FROM events WHERE filing_id = $1
+             UNION ALL
+             SELECT NULL, deadline, 'state_changed',
+                    '{\"state\": \"returned\", \"reason\": \"verification_expired\"}'
+             FROM filings WHERE id = $1 AND return_reason = 'verification_expired') timeline
+         ORDER BY at, id NULLS LAST",
+    )
+    .bind(filing_id)
+    .fetch_all(conn)
+    .await
 }

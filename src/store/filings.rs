@@ -52,6 +52,10 @@ pub struct NewFiling<'a> {
 
 /// Inserts the filing; `None` when the ISP already used this idempotency key
 /// (the first request's transaction has then committed or is waited for).
+/// Should its deadline fall at or before the time the deadline sweep last
+/// swept up to (the clock went back: a database swept under a virtual clock
+/// far ahead, then served with the system clock), that record moves back
+/// before it, so the sweep walks past this filing.
 pub async fn insert(
     conn: &mut PgConnection,
     f: NewFiling<'_>,
@@ -63,9 +67,11 @@ pub async fn insert(
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
              ON CONFLICT (isp_id, idempotency_key) DO NOTHING
              RETURNING id, state, deadline),
-         queued AS (
-             INSERT INTO deadlines (deadline, filing_id)
-             SELECT deadline, id FROM filing WHERE state = 'awaiting_verification')
+         swept_behind AS (
+             UPDATE deadline_sweep SET swept_until = filing.deadline - interval '1 microsecond'
+             FROM filing
+             WHERE filing.state = 'awaiting_verification'
+               AND deadline_sweep.swept_until >= filing.deadline)
          SELECT id FROM filing",
     )
     .bind(super::new_id())
@@ -222,7 +228,9 @@ pub async fn to_review_if_verified(
 }
 
 /// Returns one filing awaiting verification to its ISP and ends its live codes.
-/// True when it was returned by this call.
+/// True when it was returned by this call. A return for any reason but the
+/// deadline is written on the timeline; the deadline's shows from the filing
+/// itself ([`super::events::for_filing`]), as the sweep writes none either.
 pub async fn return_to_isp(
     conn: &mut PgConnection,
     id: Uuid,
@@ -232,11 +240,13 @@ pub async fn return_to_isp(
     let returned: Vec<Uuid> = sqlx::query_scalar(
         "WITH returned AS (
              UPDATE filings SET state = 'returned', return_reason = $2
-             WHERE id = $1 AND state = 'awaiting_verification' RETURNING id)
-         INSERT INTO events (filing_id, at, kind, detail)
-         SELECT id, $3, 'state_changed', jsonb_build_object('state', 'returned', 'reason', $2::text)
-         FROM returned
-         RETURNING filing_id",
+             WHERE id = $1 AND state = 'awaiting_verification' RETURNING id),
+         recorded AS (
+             INSERT INTO events (filing_id, at, kind, detail)
+             SELECT id, $3, 'state_changed',
+                    jsonb_build_object('state', 'returned', 'reason', $2::text)
+             FROM returned WHERE $2 <> 'verification_expired')
+         SELECT id FROM returned",
     )
     .bind(id)
     .bind(reason)
@@ -277,100 +287,124 @@ async fn end_codes(
     Ok(())
 }
 
-/// A row of the deadline queue, (deadline, filing id): where a walk through
-/// the queue has got to.
-pub type QueueKey = (DateTime<Utc>, Uuid);
+/// A place in the filings taken in deadline order, (deadline, filing id):
+/// where a walk through them has got to.
+pub type DeadlineKey = (DateTime<Utc>, Uuid);
 
 /// One batch of the deadline sweep.
 #[derive(Debug)]
 pub struct Swept {
-    /// Queue rows read, at most the batch size; fewer means the queue holds
-    /// nothing more that is due.
+    /// Filings read, at most the batch size; fewer means no more are due.
     pub read: usize,
-    /// The last row read, for the next batch to go on from.
-    pub last: Option<QueueKey>,
+    /// The last filing read, for the next batch to go on from.
+    pub last: Option<DeadlineKey>,
     /// Filings returned (`verification_expired`) by this batch.
     pub returned: Vec<Uuid>,
+    /// Filings that seemed to wait but that a request held (or had just
+    /// changed): the caller looks at each again on its own.
+    pub held: Vec<Uuid>,
 }
 
-/// Takes up to `batch` due rows of the deadline queue after `after` and
-/// returns those of their filings still awaiting verification, ending their
-/// codes ([`end_codes`]). A filing a
-/// request holds is skipped, never waited for, so a batch cannot deadlock
-/// with flows that lock several filings; its row stays in the queue, and the
-/// caller takes it afterwards ([`still_due`]). The other rows leave the
-/// queue, their filings' deadlines enforced.
+/// Takes up to `batch` filings whose deadline is at or before `now`, in
+/// deadline order after `after`, and returns those still awaiting
+/// verification, ending their codes ([`end_codes`]). A filing a request holds
+/// is skipped, never waited for, so a batch cannot deadlock with flows that
+/// lock several filings; it is listed in [`Swept::held`].
 pub async fn return_expired(
     conn: &mut PgConnection,
     now: DateTime<Utc>,
-    after: Option<QueueKey>,
+    after: Option<DeadlineKey>,
     batch: i64,
 ) -> Result<Swept, sqlx::Error> {
     let (after_deadline, after_id) = after.unzip();
-    let rows: Vec<(DateTime<Utc>, Uuid, bool)> = sqlx::query_as(
+    #[derive(sqlx::FromRow)]
+    struct Batch {
+        read: i64,
+        last_deadline: Option<DateTime<Utc>>,
+        last_id: Option<Uuid>,
+        returned: Vec<Uuid>,
+        held: Vec<Uuid>,
+    }
+    let row: Batch = sqlx::query_as(
         "WITH due AS (
-             SELECT deadline, filing_id FROM deadlines
+             SELECT id, deadline, state = 'awaiting_verification' AS waiting FROM filings
              WHERE deadline <= $1
-               AND (deadline, filing_id) > (coalesce($3, '-infinity'::timestamptz),
-                                            coalesce($4, '00000000-0000-0000-0000-000000000000'::uuid))
-             ORDER BY deadline, filing_id LIMIT $2),
+               AND (deadline, id) > (coalesce($3, '-infinity'::timestamptz),
+                                     coalesce($4, '00000000-0000-0000-0000-000000000000'::uuid))
+             ORDER BY deadline, id LIMIT $2),
          claimed AS (
-             SELECT f.id, f.state = 'awaiting_verification' AS waiting, due.deadline
-             FROM due JOIN filings f ON f.id = due.filing_id
+             SELECT f.id FROM due JOIN filings f ON f.id = due.id
+             WHERE due.waiting AND f.state = 'awaiting_verification'
              FOR UPDATE OF f SKIP LOCKED),
-         dequeued AS (
-             DELETE FROM deadlines d USING claimed c
-             WHERE d.deadline = c.deadline AND d.filing_id = c.id),
          returned AS (
              UPDATE filings f SET state = 'returned', return_reason = 'verification_expired'
-             FROM claimed c WHERE f.id = c.id AND c.waiting RETURNING f.id),
-         recorded AS (
-             INSERT INTO events (filing_id, at, kind, detail)
-             SELECT id, $1, 'state_changed',
-                    '{\"state\": \"returned\", \"reason\": \"verification_expired\"}'
-             FROM returned)
-         SELECT due.deadline, due.filing_id, r.id IS NOT NULL
-         FROM due LEFT JOIN returned r ON r.id = due.filing_id
-         ORDER BY due.deadline, due.filing_id",
+             FROM claimed c WHERE f.id = c.id RETURNING f.id),
+         last AS (
+             SELECT deadline, id FROM due ORDER BY deadline DESC, id DESC LIMIT 1)
+         SELECT (SELECT count(*) FROM due) AS read,
+                (SELECT deadline FROM last) AS last_deadline, (SELECT id FROM last) AS last_id,
+                array(SELECT id FROM returned) AS returned,
+                array(SELECT id FROM due
+                      WHERE waiting AND id NOT IN (SELECT id FROM returned)) AS held",
     )
     .bind(now)
     .bind(batch)
     .bind(after_deadline)
     .bind(after_id)
-    .fetch_all(&mut *conn)
+    .fetch_one(&mut *conn)
     .await?;
-    let returned: Vec<Uuid> = rows.iter().filter(|r| r.2).map(|r| r.1).collect();
-    end_codes(conn, &returned, now).await?;
-    super::webhooks::enqueue(conn, &returned, "filing.returned", now).await?;
+    end_codes(conn, &row.returned, now).await?;
+    super::webhooks::enqueue(conn, &row.returned, "filing.returned", now).await?;
     Ok(Swept {
-        read: rows.len(),
-        last: rows.last().map(|r| (r.0, r.1)),
-        returned,
+        read: row.read as usize,
+        last: row.last_deadline.zip(row.last_id),
+        returned: row.returned,
+        held: row.held,
     })
 }
 
-/// Filings whose deadline has passed that are still in the deadline queue,
-/// up to `limit`: after a sweep, those that requests held while it ran.
-pub async fn still_due(
-    conn: &mut PgConnection,
-    now: DateTime<Utc>,
-    limit: i64,
-) -> Result<Vec<Uuid>, sqlx::Error> {
-    sqlx::query_scalar(
-        "SELECT filing_id FROM deadlines WHERE deadline <= $1 ORDER BY deadline LIMIT $2",
-    )
-    .bind(now)
-    .bind(limit)
-    .fetch_all(conn)
-    .await
+/// The time the last complete sweep swept up to, if one has finished.
+pub async fn swept_until(conn: &mut PgConnection) -> Result<Option<DateTime<Utc>>, sqlx::Error> {
+    sqlx::query_scalar("SELECT swept_until FROM deadline_sweep")
+        .fetch_optional(conn)
+        .await
 }
 
-/// The earliest deadline in the queue, for the scheduler's sleep (the filing
-/// may have left waiting since; the sweep then only takes it off the queue).
+/// Where a sweep starts its walk: after the filings due at or before the
+/// time the last one swept up to.
+pub fn sweep_start(swept_until: Option<DateTime<Utc>>) -> Option<DeadlineKey> {
+    swept_until.map(|at| (at, Uuid::max()))
+}
+
+/// Records that every filing due at or before `now` has been returned, unless
+/// the record changed since this sweep read it (`from`): another sweep
+/// finished first, or a filing was submitted due before it (see [`insert`]).
+pub async fn finish_sweep(
+    conn: &mut PgConnection,
+    from: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO deadline_sweep (swept_until) VALUES ($2)
+         ON CONFLICT (id) DO UPDATE SET swept_until = $2
+         WHERE deadline_sweep.swept_until IS NOT DISTINCT FROM $1",
+    )
+    .bind(from)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// The earliest deadline not swept yet, for the scheduler's sleep (the filing
+/// may have left waiting since; the sweep then only walks past it).
 pub async fn next_deadline(conn: &mut PgConnection) -> Result<Option<DateTime<Utc>>, sqlx::Error> {
-    sqlx::query_scalar("SELECT min(deadline) FROM deadlines")
-        .fetch_one(conn)
-        .await
+    sqlx::query_scalar(
+        "SELECT min(deadline) FROM filings
+         WHERE deadline > coalesce((SELECT swept_until FROM deadline_sweep), '-infinity')",
+    )
+    .fetch_one(conn)
+    .await
 }
 
 pub async fn get(conn: &mut PgConnection, id: Uuid) -> Result<Option<FilingRow>, sqlx::Error> {

@@ -67,7 +67,7 @@ pub async fn erase_all(pool: &sqlx::PgPool) -> Result<(), sqlx::Error> {
             lock_job(&mut tx, job).await?;
         }
         let erased = sqlx::query(
-            "TRUNCATE isps, filings, deadlines, verifications, codes, sms, events, handsets, captchas,
+            "TRUNCATE isps, filings, deadline_sweep, verifications, codes, sms, events, handsets, captchas,
                       resend_quota, verify_throttle, ip_throttle, virtual_clock, noon_resends, noon_days,
                       webhook_deliveries, webhook_attempts
              RESTART IDENTITY",

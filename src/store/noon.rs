@@ -4,7 +4,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use super::filings::QueueKey;
+use super::filings::DeadlineKey;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Due {
@@ -16,24 +16,24 @@ pub struct Due {
 }
 
 /// Up to `batch` filings submitted before `day_starts` that still wait and
-/// whose deadline is after `now`, read from the deadline queue after the row
-/// `after`, in queue order: (deadline, filing id). Going on from the last one
-/// read keeps each batch from reading again what the batches before it did.
+/// whose deadline is after `now`, in deadline order after `after`. Going on
+/// from the last one read keeps each batch from reading again what the
+/// batches before it did.
 pub async fn waiting_filings(
     conn: &mut PgConnection,
     day_starts: DateTime<Utc>,
     now: DateTime<Utc>,
-    after: Option<QueueKey>,
+    after: Option<DeadlineKey>,
     batch: i64,
-) -> Result<Vec<QueueKey>, sqlx::Error> {
+) -> Result<Vec<DeadlineKey>, sqlx::Error> {
     let (after_deadline, after_id) = after.unzip();
     sqlx::query_as(
-        "SELECT d.deadline, d.filing_id FROM deadlines d JOIN filings f ON f.id = d.filing_id
-         WHERE d.deadline > $2
-           AND (d.deadline, d.filing_id) > (coalesce($3, '-infinity'::timestamptz),
-                                            coalesce($4, '00000000-0000-0000-0000-000000000000'::uuid))
-           AND f.state = 'awaiting_verification' AND f.submitted_at < $1
-         ORDER BY d.deadline, d.filing_id LIMIT $5",
+        "SELECT deadline, id FROM filings
+         WHERE deadline > $2
+           AND (deadline, id) > (coalesce($3, '-infinity'::timestamptz),
+                                 coalesce($4, '00000000-0000-0000-0000-000000000000'::uuid))
+           AND state = 'awaiting_verification' AND submitted_at < $1
+         ORDER BY deadline, id LIMIT $5",
     )
     .bind(day_starts)
     .bind(now)

@@ -2,7 +2,7 @@
 //! and restarts, in China time.
 
 use chrono::{DateTime, Duration, NaiveTime, TimeZone, Utc};
-use serde_json::json;
+use serde_json::{Value, json};
 use sqlx::{Connection, Executor, PgConnection};
 
 use crate::helpers::*;
@@ -361,6 +361,10 @@ async fn a_verified_mobile_gets_no_noon_resend() {
 #[tokio::test]
 async fn the_sweep_in_small_batches_returns_each_waiting_filing_once() {
     let app = TestApp::spawn().await;
+    sqlx::query("UPDATE isps SET webhook_url = 'http://127.0.0.1:9/returned'")
+        .execute(&app.pool)
+        .await
+        .unwrap();
     let mut filings = Vec::new();
     for i in 0..7 {
         let (pair, filing) = pair_filing("1370000", i);
@@ -381,7 +385,7 @@ async fn the_sweep_in_small_batches_returns_each_waiting_filing_once() {
         assert_eq!(verified["outcome"], "verified");
     }
     // Past the deadline without waking the scheduler; the sweep runs here, two
-    // queue rows to a transaction.
+    // filings to a transaction.
     let later = app.core.clock.now().await.unwrap() + chrono::Duration::hours(48);
     app.core.clock.set(later).await.unwrap();
     beian_sms::jobs::return_expired_in_batches(&app.core, 2)
@@ -389,30 +393,76 @@ async fn the_sweep_in_small_batches_returns_each_waiting_filing_once() {
         .unwrap();
 
     for (i, (id, _)) in filings.iter().enumerate() {
-        let (state, returns): (String, i64) = sqlx::query_as(
-            "SELECT state, (SELECT count(*) FROM events e
-                            WHERE e.filing_id = f.id AND e.kind = 'state_changed'
-                              AND e.detail->>'reason' = 'verification_expired')
-             FROM filings f WHERE id = $1::uuid",
+        let (state, deadline): (String, DateTime<Utc>) =
+            sqlx::query_as("SELECT state, deadline FROM filings WHERE id = $1::uuid")
+                .bind(id)
+                .fetch_one(&app.pool)
+                .await
+                .unwrap();
+        let shown = app.filing(id).await;
+        let events = shown["events"].as_array().unwrap();
+        let expiries: Vec<&Value> = events
+            .iter()
+            .filter(|e| e["detail"]["reason"] == "verification_expired")
+            .collect();
+        // The ISP is told of each return once (its receiver is never up).
+        let told: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM webhook_deliveries
+             WHERE filing_id = $1::uuid AND event_type = 'filing.returned'",
         )
         .bind(id)
         .fetch_one(&app.pool)
         .await
         .unwrap();
-        let expected = if i == 4 {
-            ("awaiting_review", 0)
+        assert_eq!(told, i64::from(i != 4), "filing {i}");
+        if i == 4 {
+            assert_eq!(state, "awaiting_review", "filing {i}");
+            assert!(expiries.is_empty(), "filing {i}: {events:?}");
         } else {
-            ("returned", 1)
-        };
-        assert_eq!((state.as_str(), returns), expected, "filing {i}");
+            assert_eq!(state, "returned", "filing {i}");
+            assert_eq!(expiries.len(), 1, "filing {i}: {events:?}");
+            assert_eq!(
+                events.last(),
+                Some(expiries[0]),
+                "the return ends the timeline"
+            );
+            let at: DateTime<Utc> = serde_json::from_value(expiries[0]["at"].clone()).unwrap();
+            assert_eq!(at, deadline, "filing {i} is shown returned at its deadline");
+        }
     }
-    let queued: i64 = sqlx::query_scalar("SELECT count(*) FROM deadlines")
+    let swept_until: DateTime<Utc> = sqlx::query_scalar("SELECT swept_until FROM deadline_sweep")
         .fetch_one(&app.pool)
         .await
         .unwrap();
-    assert_eq!(queued, 0, "every due deadline left the queue");
+    assert_eq!(swept_until, later, "the sweep records how far it got");
     let again = beian_sms::jobs::return_expired_in_batches(&app.core, 2)
         .await
         .unwrap();
     assert_eq!(again, 0, "a second run returns nothing");
+}
+
+#[tokio::test]
+async fn a_filing_due_before_the_time_last_swept_up_to_is_still_returned() {
+    let app = TestApp::spawn().await;
+    // As if this database had been swept under a clock a year ahead.
+    let now = app.core.clock.now().await.unwrap();
+    sqlx::query("INSERT INTO deadline_sweep (swept_until) VALUES ($1)")
+        .bind(now + Duration::days(365))
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let id = app
+        .submit(&new_filing("gs", person(ZHANG), person(LI)))
+        .await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    app.advance(49 * 3600).await;
+    // Read straight from the table: a request would apply the deadline itself.
+    let state: String = sqlx::query_scalar("SELECT state FROM filings WHERE id = $1::uuid")
+        .bind(&id)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(state, "returned", "the sweep walked past it");
 }
