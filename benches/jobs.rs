@@ -167,9 +167,10 @@ async fn seed(
                                         certificate_tail, roles, website_indexes)
              SELECT bench_id(), f.id, 0, '137' || lpad(substr(f.isp_reference, 9), 8, '0'),
                     'Bench Person', '62010219800101123X', '01123X', '{subject}', '{}'
-             FROM f RETURNING id)
-         INSERT INTO codes (id, verification_id, code, state, reason, issued_at, ended_at)
-         SELECT bench_id(), v.id, '123456', 'replaced', 'first', $1 - interval '49 hours', $1
+             FROM f RETURNING id, filing_id)
+         INSERT INTO codes (id, verification_id, filing_id, code, state, reason, issued_at, ended_at)
+         SELECT bench_id(), v.id, v.filing_id, '123456', 'replaced', 'first',
+                $1 - interval '49 hours', $1
          FROM v",
     )
     .bind(now)
@@ -219,8 +220,8 @@ async fn seed_waiting(
              SELECT bench_id(), f.id, 0, $3 || lpad(split_part(f.isp_reference, '-', 2), 8, '0'),
                     'Bench Person', '62010219800101123X', '01123X', '{subject}', '{}'
              FROM f RETURNING id, filing_id)
-         INSERT INTO codes (id, verification_id, code, reason, issued_at)
-         SELECT bench_id(), v.id, lpad(($5 + split_part(f.isp_reference, '-', 2)::bigint)::text, 6, '0'),
+         INSERT INTO codes (id, verification_id, filing_id, code, reason, issued_at)
+         SELECT bench_id(), v.id, v.filing_id, lpad(($5 + split_part(f.isp_reference, '-', 2)::bigint)::text, 6, '0'),
                 'first', $1 - make_interval(hours => $4)
          FROM v JOIN f ON f.id = v.filing_id",
     )

@@ -53,6 +53,10 @@ pub async fn issue_codes(
         return Ok(());
     }
     let all: Vec<Uuid> = targets.iter().map(|t| t.verification_id).collect();
+    let filing_of: HashMap<Uuid, Uuid> = targets
+        .iter()
+        .map(|t| (t.verification_id, t.filing_id))
+        .collect();
     codes::replace_live(conn, &all, now).await?;
 
     // Draw for every target still without a code until all have one.
@@ -69,7 +73,8 @@ pub async fn issue_codes(
         let drawn: Vec<SmsCode> =
             core.with_rng(|rng| waiting.iter().map(|_| SmsCode::generate(rng)).collect());
         let values: Vec<&str> = drawn.iter().map(SmsCode::as_str).collect();
-        let inserted = codes::insert_live(conn, &waiting, &values, reason, now).await?;
+        let filings: Vec<Uuid> = waiting.iter().map(|id| filing_of[id]).collect();
+        let inserted = codes::insert_live(conn, &waiting, &filings, &values, reason, now).await?;
         let by_verification: HashMap<Uuid, SmsCode> = waiting.into_iter().zip(drawn).collect();
         for (verification_id, code_id) in inserted {
             issued.insert(

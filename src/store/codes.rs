@@ -44,27 +44,30 @@ pub async fn replace_live(
     Ok(())
 }
 
-/// Inserts `codes[i]` as the live code of `verification_ids[i]`, except where
-/// another live code anywhere (or earlier in the list) has the same value.
-/// Returns `(verification id, code id)` of those inserted; the caller draws
-/// again for the rest.
+/// Inserts `codes[i]` as the live code of `verification_ids[i]` (of filing
+/// `filing_ids[i]`), except where another live code anywhere (or earlier in
+/// the list) has the same value. Returns `(verification id, code id)` of
+/// those inserted; the caller draws again for the rest.
 pub async fn insert_live(
     conn: &mut PgConnection,
     verification_ids: &[Uuid],
+    filing_ids: &[Uuid],
     codes: &[&str],
     reason: CodeReason,
     now: DateTime<Utc>,
 ) -> Result<Vec<(Uuid, Uuid)>, sqlx::Error> {
     let ids: Vec<Uuid> = verification_ids.iter().map(|_| super::new_id()).collect();
     sqlx::query_as(
-        "INSERT INTO codes (id, verification_id, code, reason, issued_at)
-         SELECT id, verification_id, code, $4, $5
-         FROM unnest($1::uuid[], $2::uuid[], $3::text[]) AS t (id, verification_id, code)
+        "INSERT INTO codes (id, verification_id, filing_id, code, reason, issued_at)
+         SELECT id, verification_id, filing_id, code, $5, $6
+         FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[])
+             AS t (id, verification_id, filing_id, code)
          ON CONFLICT (code) WHERE state = 'live' DO NOTHING
          RETURNING verification_id, id",
     )
     .bind(&ids)
     .bind(verification_ids)
+    .bind(filing_ids)
     .bind(codes)
     .bind(reason.as_str())
     .bind(now)

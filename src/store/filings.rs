@@ -273,9 +273,8 @@ async fn end_codes(
     }
     sqlx::query(
         "WITH ended AS (
-             UPDATE codes c SET state = 'ended', ended_at = $2
-             FROM verifications v
-             WHERE v.filing_id = ANY($1) AND c.verification_id = v.id AND c.state = 'live')
+             UPDATE codes SET state = 'ended', ended_at = $2
+             WHERE filing_id = ANY($1) AND state = 'live')
          UPDATE sms SET state = 'cancelled',
                         state_reason = 'the filing was returned before it was sent'
          WHERE filing_id = ANY($1) AND state = 'scheduled' AND due_at > $2",
