@@ -89,13 +89,15 @@ async fn main() -> anyhow::Result<()> {
     let idle = load(&base, for_idle, pace, None).await;
     let idle_p99 = report("verify, idle", &idle, None);
 
+    // The jobs run on connections of their own, as in the service.
+    let jobs_core = core.for_jobs();
     let (returned, took, during_sweep) =
-        during(&base, for_sweep, pace, jobs::return_expired(&core)).await;
+        during(&base, for_sweep, pace, jobs::return_expired(&jobs_core)).await;
     println!("sweep: returned {} filings in {took:.2?}", returned?);
     report("verify, during the sweep", &during_sweep, idle_p99);
 
     let (sent, took, during_resend) =
-        during(&base, for_resend, pace, noon::resend_due(&core)).await;
+        during(&base, for_resend, pace, noon::resend_due(&jobs_core)).await;
     println!("noon resend: sent {} codes in {took:.2?}", sent?);
     report("verify, during the noon resend", &during_resend, idle_p99);
 

@@ -18,6 +18,16 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<PgPool, sqlx::Er
         .await
 }
 
+/// A second, small pool to the database of `pool`, for the background jobs.
+/// It opens a connection only when one is needed; jobs run one batch at a
+/// time, so they mostly keep to one.
+pub fn jobs_pool(pool: &PgPool) -> PgPool {
+    PgPoolOptions::new()
+        .max_connections(4)
+        .acquire_timeout(Duration::from_secs(10))
+        .connect_lazy_with(pool.connect_options().as_ref().clone())
+}
+
 pub async fn migrate(pool: &PgPool) -> Result<(), sqlx::migrate::MigrateError> {
     MIGRATOR.run(pool).await
 }

@@ -148,8 +148,9 @@ async fn serve_on(args: &ServeArgs, settings: Settings, url: &str) -> anyhow::Re
     let state = AppState::new(core.clone()).await?;
     let (stop_jobs, stopped) = watch::channel(false);
     let listener_task = tokio::spawn(jobs::listen(core.clone(), stopped.clone()));
-    let webhooks_task = tokio::spawn(jobs::send_webhooks(core.clone(), stopped.clone()));
-    let jobs = tokio::spawn(jobs::run(core, stopped));
+    let jobs_core = core.for_jobs();
+    let webhooks_task = tokio::spawn(jobs::send_webhooks(jobs_core.clone(), stopped.clone()));
+    let jobs = tokio::spawn(jobs::run(jobs_core, stopped));
     tracing::info!(%address, "serving");
     // After the signal, requests in flight get a grace period; a client that
     // never finishes its request does not keep the service up.

@@ -266,8 +266,9 @@ impl TestApp {
         }));
         let (stop_jobs, jobs_stopped) = tokio::sync::watch::channel(false);
         tokio::spawn(jobs::listen(core.clone(), jobs_stopped.clone()));
-        tokio::spawn(jobs::send_webhooks(core.clone(), jobs_stopped.clone()));
-        tokio::spawn(jobs::run(core.clone(), jobs_stopped));
+        let jobs_core = core.for_jobs();
+        tokio::spawn(jobs::send_webhooks(jobs_core.clone(), jobs_stopped.clone()));
+        tokio::spawn(jobs::run(jobs_core, jobs_stopped));
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()
