@@ -1,6 +1,8 @@
 //! Making and checking picture captchas.
 
+use chrono::{DateTime, Utc};
 use rand::Rng;
+use sqlx::PgConnection;
 use uuid::Uuid;
 
 use super::Core;
@@ -24,15 +26,16 @@ pub async fn create(core: &Core) -> Result<Uuid, sqlx::Error> {
 
 /// Spends the captcha; true when it existed, was unused and unexpired, and the
 /// answer matches ignoring case. A missing or malformed id is simply wrong.
+/// It is spent on `conn`, in the transaction of the request it guards.
 pub async fn check(
-    core: &Core,
+    conn: &mut PgConnection,
     id: Option<&str>,
     answer: Option<&str>,
+    now: DateTime<Utc>,
 ) -> Result<bool, sqlx::Error> {
     let Some(id) = id.and_then(|id| Uuid::parse_str(id.trim()).ok()) else {
         return Ok(false);
     };
     let answer = crate::domain::input::normalize(answer.unwrap_or(""));
-    let now = core.clock.now().await?;
-    captchas::consume(&core.pool, id, &answer, now).await
+    captchas::consume(conn, id, &answer, now).await
 }

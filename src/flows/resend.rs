@@ -2,6 +2,7 @@
 
 use serde::Serialize;
 use serde_json::json;
+use sqlx::PgConnection;
 use uuid::Uuid;
 
 use super::issue::{CodeFor, IssueError, issue_codes};
@@ -47,18 +48,31 @@ impl ResendOutcome {
     }
 }
 
+/// Answers the form in one transaction, as a verify does: the captcha is spent
+/// whatever the answer, and the request waits for a single commit.
 pub async fn resend(
     core: &Core,
     province: &'static Province,
     input: &ResendInput,
 ) -> Result<ResendOutcome, IssueError> {
-    if !captcha::check(
-        core,
-        input.captcha_id.as_deref(),
-        input.captcha_answer.as_deref(),
-    )
-    .await?
-    {
+    let mut tx = core.pool.begin().await?;
+    let outcome = request(core, &mut tx, province, input).await?;
+    tx.commit().await?;
+    if matches!(outcome, ResendOutcome::Sent { .. }) {
+        core.announce().await;
+    }
+    Ok(outcome)
+}
+
+async fn request(
+    core: &Core,
+    tx: &mut PgConnection,
+    province: &'static Province,
+    input: &ResendInput,
+) -> Result<ResendOutcome, IssueError> {
+    let now = core.clock.now_on(tx).await?;
+    let (id, answer) = (input.captcha_id.as_deref(), input.captcha_answer.as_deref());
+    if !captcha::check(tx, id, answer, now).await? {
         return Ok(ResendOutcome::CaptchaInvalid);
     }
     let mut errors = Vec::new();
@@ -72,10 +86,8 @@ pub async fn resend(
         return Ok(ResendOutcome::InvalidInput { errors });
     };
 
-    let now = core.clock.now().await?;
-    let mut tx = core.pool.begin().await?;
     let candidates: Vec<(Uuid, Uuid)> =
-        filings::pending_for_mobile(&mut tx, province.code, mobile.as_str())
+        filings::pending_for_mobile(tx, province.code, mobile.as_str())
             .await?
             .into_iter()
             .filter(|(_, _, certificate_tail)| certificate_tail == tail.as_str())
@@ -84,16 +96,16 @@ pub async fn resend(
     // Lock first, then look again: a verify or a return may have come in
     // between, and a mobile verified meanwhile gets no new code.
     let filing_ids: Vec<Uuid> = candidates.iter().map(|(f, _)| *f).collect();
-    let locked = filings::lock_many(&mut tx, &filing_ids).await?;
+    let locked = filings::lock_many(tx, &filing_ids).await?;
     let verification_ids: Vec<Uuid> = candidates.iter().map(|(_, v)| *v).collect();
-    let waiting = filings::still_pending(&mut tx, &verification_ids).await?;
+    let waiting = filings::still_pending(tx, &verification_ids).await?;
     let mut targets = Vec::new();
     for (filing_id, filing) in locked {
         if filing.state != filings::AWAITING_VERIFICATION {
             continue;
         }
         if filing.deadline <= now {
-            filings::return_to_isp(&mut tx, filing_id, "verification_expired", now).await?;
+            filings::return_to_isp(tx, filing_id, "verification_expired", now).await?;
             continue;
         }
         for (_, verification_id) in candidates
@@ -104,12 +116,11 @@ pub async fn resend(
         }
     }
     if targets.is_empty() {
-        tx.commit().await?;
         return Ok(ResendOutcome::NotFound);
     }
     let settings = &core.settings;
     let allowed = throttle::take_resend(
-        &mut tx,
+        tx,
         mobile.as_str(),
         now,
         china_date(now),
@@ -118,13 +129,12 @@ pub async fn resend(
     )
     .await?;
     if !allowed {
-        tx.commit().await?;
         return Ok(ResendOutcome::RateLimited);
     }
     let mut codes = Vec::with_capacity(targets.len());
     for &(filing_id, verification_id, deadline) in &targets {
         let detail = json!({ "mobile": mobile.masked() });
-        events::record(&mut tx, filing_id, now, "resend_requested", detail).await?;
+        events::record(tx, filing_id, now, "resend_requested", detail).await?;
         codes.push(CodeFor {
             filing_id,
             verification_id,
@@ -133,9 +143,7 @@ pub async fn resend(
             deadline,
         });
     }
-    issue_codes(core, &mut tx, &codes, CodeReason::ManualResend, now, now).await?;
-    tx.commit().await?;
-    core.announce().await;
+    issue_codes(core, tx, &codes, CodeReason::ManualResend, now, now).await?;
     Ok(ResendOutcome::Sent {
         filings: targets.len(),
     })

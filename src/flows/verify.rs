@@ -2,6 +2,7 @@
 
 use serde::Serialize;
 use serde_json::json;
+use sqlx::PgConnection;
 
 use super::{Core, FieldError, captcha};
 use crate::domain::input::{CertificateTail, Mobile, SmsCode};
@@ -79,28 +80,43 @@ fn parse(input: &VerifyInput) -> Result<Typed, Vec<FieldError>> {
     }
 }
 
+/// Checks the form in one transaction, so that a request waits for a single
+/// commit: the captcha is spent and the attempt counted whatever the answer.
 pub async fn verify(
     core: &Core,
     province: &'static Province,
     input: &VerifyInput,
 ) -> Result<VerifyOutcome, sqlx::Error> {
-    if !captcha::check(
-        core,
-        input.captcha_id.as_deref(),
-        input.captcha_answer.as_deref(),
-    )
-    .await?
+    let mut tx = core.pool.begin().await?;
+    let outcome = attempt(core, &mut tx, province, input).await?;
+    tx.commit().await?;
+    if matches!(outcome, VerifyOutcome::FailedReturned { .. })
+        || matches!(&outcome, VerifyOutcome::Verified { pending_mobiles, .. } if pending_mobiles.is_empty())
     {
+        // The filing changed state: a webhook event may be queued.
+        core.announce().await;
+    }
+    Ok(outcome)
+}
+
+async fn attempt(
+    core: &Core,
+    tx: &mut PgConnection,
+    province: &'static Province,
+    input: &VerifyInput,
+) -> Result<VerifyOutcome, sqlx::Error> {
+    let now = core.clock.now_on(tx).await?;
+    let (id, answer) = (input.captcha_id.as_deref(), input.captcha_answer.as_deref());
+    if !captcha::check(tx, id, answer, now).await? {
         return Ok(VerifyOutcome::CaptchaInvalid);
     }
     let typed = match parse(input) {
         Ok(typed) => typed,
         Err(errors) => return Ok(VerifyOutcome::InvalidInput { errors }),
     };
-    let now = core.clock.now().await?;
     let settings = &core.settings;
     let allowed = throttle::verify_attempt(
-        &core.pool,
+        tx,
         typed.mobile.as_str(),
         now,
         settings.verify_window.num_seconds(),
@@ -111,25 +127,19 @@ pub async fn verify(
         return Ok(VerifyOutcome::RateLimited);
     }
 
-    let mut tx = core.pool.begin().await?;
-    let found = filings::match_code(
-        &mut tx,
-        province.code,
-        typed.mobile.as_str(),
-        typed.code.as_str(),
-    )
-    .await?;
+    let found = filings::match_code(tx, province.code, typed.mobile.as_str(), typed.code.as_str())
+        .await?;
     let Some(found) = found else {
         return Ok(VerifyOutcome::NotFound);
     };
-    let filing = filings::lock(&mut tx, found.filing_id).await?;
+    let filing = filings::lock(tx, found.filing_id).await?;
     let certificate_matches = found.certificate_tail == typed.tail.as_str();
     let masked = typed.mobile.masked();
 
     let outcome = if filing.state == filings::AWAITING_VERIFICATION && filing.deadline <= now {
         // The sweep has not come by yet; the deadline holds all the same.
         let reason = "verification_expired";
-        filings::return_to_isp(&mut tx, found.filing_id, reason, now).await?;
+        filings::return_to_isp(tx, found.filing_id, reason, now).await?;
         returned_or_not_found(certificate_matches, reason)
     } else if filing.state == filings::RETURNED {
         let reason = filing
@@ -140,24 +150,24 @@ pub async fn verify(
     } else if filing.state != filings::AWAITING_VERIFICATION {
         VerifyOutcome::NotFound
     } else if !certificate_matches {
-        let failures = filings::count_certificate_failure(&mut tx, found.verification_id).await?;
+        let failures = filings::count_certificate_failure(tx, found.verification_id).await?;
         let attempt =
             json!({ "mobile": masked, "outcome": "wrong_certificate", "failures": failures });
-        events::record(&mut tx, found.filing_id, now, "verify_attempt", attempt).await?;
+        events::record(tx, found.filing_id, now, "verify_attempt", attempt).await?;
         if failures >= settings.max_certificate_failures {
             let reason = "certificate_attempts_exceeded";
-            filings::return_to_isp(&mut tx, found.filing_id, reason, now).await?;
+            filings::return_to_isp(tx, found.filing_id, reason, now).await?;
             VerifyOutcome::FailedReturned {
                 reason: reason.into(),
             }
         } else {
             VerifyOutcome::NotFound
         }
-    } else if filings::use_code(&mut tx, found.code_id, found.verification_id, now).await? {
+    } else if filings::use_code(tx, found.code_id, found.verification_id, now).await? {
         let attempt = json!({ "mobile": masked, "outcome": "verified" });
-        events::record(&mut tx, found.filing_id, now, "verify_attempt", attempt).await?;
-        filings::to_review_if_verified(&mut tx, found.filing_id, now).await?;
-        let pending_mobiles = filings::pending_mobiles(&mut tx, found.filing_id).await?;
+        events::record(tx, found.filing_id, now, "verify_attempt", attempt).await?;
+        filings::to_review_if_verified(tx, found.filing_id, now).await?;
+        let pending_mobiles = filings::pending_mobiles(tx, found.filing_id).await?;
         let filing_state = match pending_mobiles.is_empty() {
             true => filings::AWAITING_REVIEW,
             false => filings::AWAITING_VERIFICATION,
@@ -169,13 +179,6 @@ pub async fn verify(
     } else {
         VerifyOutcome::NotFound
     };
-    tx.commit().await?;
-    if matches!(outcome, VerifyOutcome::FailedReturned { .. })
-        || matches!(&outcome, VerifyOutcome::Verified { pending_mobiles, .. } if pending_mobiles.is_empty())
-    {
-        // The filing changed state: a webhook event may be queued.
-        core.announce().await;
-    }
     Ok(outcome)
 }
 

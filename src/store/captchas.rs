@@ -27,7 +27,7 @@ pub async fn create(
 /// spent by its first try, right or wrong; an unknown, spent or expired one is
 /// simply wrong.
 pub async fn consume(
-    pool: &PgPool,
+    conn: &mut PgConnection,
     id: Uuid,
     answer: &str,
     now: DateTime<Utc>,
@@ -38,7 +38,7 @@ pub async fn consume(
     )
     .bind(id)
     .bind(now)
-    .fetch_optional(pool)
+    .fetch_optional(conn)
     .await?;
     Ok(expected.is_some_and(|expected| expected.eq_ignore_ascii_case(answer)))
 }

@@ -7,7 +7,7 @@ use sqlx::{PgConnection, PgPool};
 /// Counts a verify attempt for `mobile` in a fixed window; false when the
 /// attempt is over the limit.
 pub async fn verify_attempt(
-    pool: &PgPool,
+    conn: &mut PgConnection,
     mobile: &str,
     now: DateTime<Utc>,
     window_seconds: i64,
@@ -25,7 +25,7 @@ pub async fn verify_attempt(
     .bind(mobile)
     .bind(now)
     .bind(window_seconds as f64)
-    .fetch_one(pool)
+    .fetch_one(conn)
     .await?;
     Ok(attempts <= limit)
 }
