@@ -52,7 +52,7 @@ pub async fn seed(core: &Core) -> anyhow::Result<Demo> {
         ..core.clone()
     };
     let isp = isp::create(&core, "Demo ISP", None).await?;
-    let zhao = person("Zhao Mingyuan", "620102198805061234", "13800138000");
+    let zhao = person("Zhao Mingyuan", "620102198805061234", "18600186000");
     let qian = person("Qian Xiaohong", "62010219920311456x", "13300133000");
     let sun = person("Sun Lei", "120101198501019876", "15600156000");
     let filings = [
@@ -96,7 +96,7 @@ pub async fn seed(core: &Core) -> anyhow::Result<Demo> {
     Ok(Demo {
         isp,
         handsets: vec![
-            ("13800138000", "061234", "gs"),
+            ("18600186000", "061234", "gs"),
             ("13300133000", "11456X", "gs"),
             ("15600156000", "019876", "tj"),
         ],
