@@ -127,8 +127,13 @@ async fn attempt(
         return Ok(VerifyOutcome::RateLimited);
     }
 
-    let found = filings::match_code(tx, province.code, typed.mobile.as_str(), typed.code.as_str())
-        .await?;
+    let found = filings::match_code(
+        tx,
+        province.code,
+        typed.mobile.as_str(),
+        typed.code.as_str(),
+    )
+    .await?;
     let Some(found) = found else {
         return Ok(VerifyOutcome::NotFound);
     };
