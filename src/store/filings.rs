@@ -52,10 +52,13 @@ pub struct NewFiling<'a> {
 
 /// Inserts the filing; `None` when the ISP already used this idempotency key
 /// (the first request's transaction has then committed or is waited for).
-/// Should its deadline fall at or before the time the deadline sweep last
-/// swept up to (the clock went back: a database swept under a virtual clock
-/// far ahead, then served with the system clock), that record moves back
-/// before it, so the sweep walks past this filing.
+/// The clock may have gone back (a database run under a virtual clock far
+/// ahead, then served with the system clock); two records of what the jobs
+/// finished are then undone where they no longer hold. A deadline at or
+/// before the time the deadline sweep last swept up to moves that time back
+/// before it, so the sweep walks past this filing; a noon resend recorded as
+/// done for a day after the submission's China date is forgotten, so it runs
+/// again for this filing's mobiles.
 pub async fn insert(
     conn: &mut PgConnection,
     f: NewFiling<'_>,
@@ -71,7 +74,11 @@ pub async fn insert(
              UPDATE deadline_sweep SET swept_until = filing.deadline - interval '1 microsecond'
              FROM filing
              WHERE filing.state = 'awaiting_verification'
-               AND deadline_sweep.swept_until >= filing.deadline)
+               AND deadline_sweep.swept_until >= filing.deadline),
+         resend_behind AS (
+             DELETE FROM noon_days USING filing
+             WHERE filing.state = 'awaiting_verification'
+               AND noon_days.china_day > ($9 AT TIME ZONE 'Asia/Shanghai')::date)
          SELECT id FROM filing",
     )
     .bind(super::new_id())

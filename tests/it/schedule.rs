@@ -310,6 +310,27 @@ async fn a_server_down_at_noon_sends_the_missed_resend_once_when_it_starts() {
 }
 
 #[tokio::test]
+async fn a_filing_submitted_before_a_day_recorded_as_resent_still_gets_that_days_resend() {
+    let app = TestApp::spawn().await;
+    // As if this database had been served under a clock days ahead, whose
+    // noon resends found no filing waiting.
+    let today = beian_sms::clock::china_date(app.core.clock.now().await.unwrap());
+    sqlx::query(
+        "INSERT INTO noon_days (china_day, finished_at)
+         SELECT day::date, now() FROM generate_series($1::date + 1, $1::date + 3, '1 day') day",
+    )
+    .bind(today)
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    app.submit(&new_filing("gs", person(ZHANG), person(LI)))
+        .await;
+    set_clock(&app, china_time_ahead(&app, 1, 12, 1).await).await;
+    assert_eq!(app.inbox(ZHANG.2).await.len(), 2, "tomorrow's noon resend");
+    assert_eq!(app.inbox(LI.2).await.len(), 2);
+}
+
+#[tokio::test]
 async fn no_resend_resets_the_certificate_count() {
     let app = TestApp::spawn().await;
     set_clock(&app, china_time_ahead(&app, 1, 10, 0).await).await;
