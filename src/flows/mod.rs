@@ -74,15 +74,12 @@ impl Core {
         f(&mut rng)
     }
 
-    /// Tells the background jobs of every instance that something they wait
-    /// for may have changed (a new SMS, a moved clock).
     /// This core on connections of its own ([`crate::db::jobs_pool`]), for
     /// the background jobs: requests never wait for a connection a job holds,
     /// nor a job for theirs, and a job's batches run one after another on one
     /// PostgreSQL backend, its statements prepared and planned once there
-    /// instead of on each of the requests' connections in turn. (On two
-    /// cores this took the sweep of a million filings from 9.4 to 7.9 s and
-    /// verify p50 beside it from 5 to 3 ms.)
+    /// instead of on each of the requests' connections in turn (see the
+    /// README's Benchmarks for what that changed).
     pub fn for_jobs(&self) -> Core {
         Core {
             pool: crate::db::jobs_pool(&self.pool),
@@ -90,6 +87,8 @@ impl Core {
         }
     }
 
+    /// Tells the background jobs of every instance that something they wait
+    /// for may have changed (a new SMS, a moved clock).
     pub async fn announce(&self) {
         self.wake.notify_waiters();
         self.outbox.notify_waiters();
