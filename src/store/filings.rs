@@ -78,7 +78,7 @@ pub async fn insert(
          resend_behind AS (
              DELETE FROM noon_days USING filing
              WHERE filing.state = 'awaiting_verification'
-               AND noon_days.china_day > ($9 AT TIME ZONE 'Asia/Shanghai')::date)
+               AND noon_days.china_day > $13)
          SELECT id FROM filing",
     )
     .bind(super::new_id())
@@ -93,6 +93,7 @@ pub async fn insert(
     .bind(f.deadline)
     .bind(f.idempotency_key)
     .bind(f.request_hash)
+    .bind(crate::clock::china_date(f.submitted_at))
     .fetch_optional(conn)
     .await
 }
