@@ -462,6 +462,48 @@ async fn the_sweep_in_small_batches_returns_each_waiting_filing_once() {
     assert_eq!(again, 0, "a second run returns nothing");
 }
 
+/// The sweep returns every filing of a page in one transaction. Each
+/// returned row must fit on its page beside its old version (a heap-only
+/// update); one that does not moves to another page and writes a new entry
+/// in each of the table's indexes. The smallest filings fill a page with the
+/// most rows, so they leave the least room per row.
+#[tokio::test]
+async fn the_sweep_returns_a_page_full_of_filings_without_moving_any() {
+    let app = TestApp::spawn().await;
+    let now = app.core.clock.now().await.unwrap();
+    sqlx::query(
+        "INSERT INTO isps (id, name, api_key_hash, created_at)
+         VALUES ('00000000-0000-4000-8000-0000000000aa', 'Page ISP', 'page-isp', $1)",
+    )
+    .bind(now)
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO filings (id, isp_id, province, kind, isp_reference, state, subject,
+                              websites, submitted_at, deadline)
+         SELECT gen_random_uuid(), '00000000-0000-4000-8000-0000000000aa', 'gs', 'new_filing',
+                'PAGE-' || lpad(i::text, 6, '0'), 'awaiting_verification', '{}', '[]',
+                $1 - interval '49 hours', $1 - interval '1 hour'
+         FROM generate_series(1, 300) i",
+    )
+    .bind(now)
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    let page_of = "SELECT id, (ctid::text::point)[0]::bigint FROM filings
+                   WHERE starts_with(isp_reference, 'PAGE-') ORDER BY id";
+    let before: Vec<(uuid::Uuid, i64)> =
+        sqlx::query_as(page_of).fetch_all(&app.pool).await.unwrap();
+
+    let returned = beian_sms::jobs::return_expired(&app.core).await.unwrap();
+
+    assert_eq!(returned, 300);
+    let after: Vec<(uuid::Uuid, i64)> = sqlx::query_as(page_of).fetch_all(&app.pool).await.unwrap();
+    let moved = before.iter().zip(&after).filter(|(b, a)| b != a).count();
+    assert_eq!(moved, 0, "filings moved to another page when returned");
+}
+
 #[tokio::test]
 async fn a_filing_due_before_the_time_last_swept_up_to_is_still_returned() {
     let app = TestApp::spawn().await;
