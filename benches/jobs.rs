@@ -97,14 +97,24 @@ async fn main() -> anyhow::Result<()> {
 
     // The jobs run on connections of their own, as in the service.
     let jobs_core = core.for_jobs();
+    let wal_before = wal_written(&pool).await?;
     let (returned, took, during_sweep) =
         during(&base, for_sweep, pace, jobs::return_expired(&jobs_core)).await;
-    println!("sweep: returned {} filings in {took:.2?}", returned?);
+    let wal = wal_written(&pool).await? - wal_before;
+    println!(
+        "sweep: returned {} filings in {took:.2?}, {wal} MB of WAL",
+        returned?
+    );
     report("verify, during the sweep", &during_sweep, idle_p99);
 
+    let wal_before = wal_written(&pool).await?;
     let (sent, took, during_resend) =
         during(&base, for_resend, pace, noon::resend_due(&jobs_core)).await;
-    println!("noon resend: sent {} codes in {took:.2?}", sent?);
+    let wal = wal_written(&pool).await? - wal_before;
+    println!(
+        "noon resend: sent {} codes in {took:.2?}, {wal} MB of WAL",
+        sent?
+    );
     report("verify, during the noon resend", &during_resend, idle_p99);
 
     let _ = stop.send(true);
@@ -113,6 +123,16 @@ async fn main() -> anyhow::Result<()> {
         cluster.stop().await?;
     }
     Ok(())
+}
+
+/// Megabytes of write-ahead log the cluster has written so far: what a job
+/// writes there is what every commit beside it has to wait behind.
+async fn wal_written(pool: &PgPool) -> anyhow::Result<i64> {
+    Ok(sqlx::query_scalar(
+        "SELECT (pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0') / 1048576)::bigint",
+    )
+    .fetch_one(pool)
+    .await?)
 }
 
 /// Runs `job` while verifying `forms`, the load stopping when the job ends:
