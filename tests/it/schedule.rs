@@ -484,23 +484,31 @@ async fn the_sweep_returns_a_page_full_of_filings_without_moving_any() {
                               websites, submitted_at, deadline)
          SELECT gen_random_uuid(), '00000000-0000-4000-8000-0000000000aa', 'gs', 'new_filing',
                 'PAGE-' || lpad(i::text, 6, '0'), 'awaiting_verification', '{}', '[]',
-                $1 - interval '49 hours', $1 - interval '1 hour'
+                $1 - interval '47 hours', $1 + interval '1 hour'
          FROM generate_series(1, 300) i",
     )
     .bind(now)
     .execute(&app.pool)
     .await
     .unwrap();
-    let page_of = "SELECT id, (ctid::text::point)[0]::bigint FROM filings
+    let page_of = "SELECT id, (ctid::text::point)[0]::bigint, state FROM filings
                    WHERE starts_with(isp_reference, 'PAGE-') ORDER BY id";
-    let before: Vec<(uuid::Uuid, i64)> =
+    let before: Vec<(uuid::Uuid, i64, String)> =
         sqlx::query_as(page_of).fetch_all(&app.pool).await.unwrap();
 
-    let returned = beian_sms::jobs::return_expired(&app.core).await.unwrap();
+    // The service's own scheduler may sweep first, woken by the clock.
+    set_clock(&app, now + Duration::hours(2)).await;
+    beian_sms::jobs::return_expired(&app.core).await.unwrap();
 
-    assert_eq!(returned, 300);
-    let after: Vec<(uuid::Uuid, i64)> = sqlx::query_as(page_of).fetch_all(&app.pool).await.unwrap();
-    let moved = before.iter().zip(&after).filter(|(b, a)| b != a).count();
+    let after: Vec<(uuid::Uuid, i64, String)> =
+        sqlx::query_as(page_of).fetch_all(&app.pool).await.unwrap();
+    assert_eq!(after.len(), 300);
+    assert!(after.iter().all(|(_, _, state)| state == "returned"));
+    let moved = before
+        .iter()
+        .zip(&after)
+        .filter(|(b, a)| b.1 != a.1)
+        .count();
     assert_eq!(moved, 0, "filings moved to another page when returned");
 }
 
