@@ -471,18 +471,11 @@ async fn the_sweep_in_small_batches_returns_each_waiting_filing_once() {
 async fn the_sweep_returns_a_page_full_of_filings_without_moving_any() {
     let app = TestApp::spawn().await;
     let now = app.core.clock.now().await.unwrap();
-    sqlx::query(
-        "INSERT INTO isps (id, name, api_key_hash, created_at)
-         VALUES ('00000000-0000-4000-8000-0000000000aa', 'Page ISP', 'page-isp', $1)",
-    )
-    .bind(now)
-    .execute(&app.pool)
-    .await
-    .unwrap();
+    // The test's ISP's filings, the smallest a filing can be.
     sqlx::query(
         "INSERT INTO filings (id, isp_id, province, kind, isp_reference, state, subject,
                               websites, submitted_at, deadline)
-         SELECT gen_random_uuid(), '00000000-0000-4000-8000-0000000000aa', 'gs', 'new_filing',
+         SELECT gen_random_uuid(), (SELECT id FROM isps), 'gs', 'new_filing',
                 'PAGE-' || lpad(i::text, 6, '0'), 'awaiting_verification', '{}', '[]',
                 $1 - interval '47 hours', $1 + interval '1 hour'
          FROM generate_series(1, 300) i",
