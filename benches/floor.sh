@@ -5,41 +5,53 @@
 #
 #     DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres benches/floor.sh
 #
-# In a database of its own (beian_bench_floor, made anew) pgbench sends a
-# transaction shaped like a verify (a dozen statements, one row written, one
-# commit) 200 times a second: first alone, then beside a job that updates
-# 5,000 rows to a transaction, FLOOR_JOB_RATE (default 45, about the deadline
-# sweep's pace on a 2-core machine) transactions a second, for FLOOR_SECONDS
-# (15) each. It prints the p99 of each phase, their
-# ratio and the job's WAL rate; compare that rate with the jobs bench's
-# (its MB of WAL over its seconds) before comparing the ratios.
+# In a database of its own (beian_bench_floor, made anew and dropped at the
+# end) pgbench sends a transaction shaped like a verify (a dozen statements,
+# one row written, one commit) 200 times a second: first alone, then beside a
+# job that returns 5,000 waiting rows to a transaction, each row once, as the
+# deadline sweep does, FLOOR_JOB_RATE transactions a second (default 30:
+# 150,000 rows a second, the sweep's pace on a 2-core machine). Each phase
+# lasts FLOOR_SECONDS (15). It prints the p99 of each phase, their ratio and
+# the job's WAL rate; compare that rate with the jobs bench's (its MB of WAL
+# over its seconds) before comparing the ratios. It measures the server it is
+# given, with that server's settings, and needs psql and pgbench on the PATH.
 set -euo pipefail
 
 url=${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}
-job_rate=${FLOOR_JOB_RATE:-45}
+job_rate=${FLOOR_JOB_RATE:-30}
 seconds=${FLOOR_SECONDS:-15}
+batch=5000
 head=${url%%\?*}
+case $head in
+*://*/*) ;;
+*)
+    echo "DATABASE_URL must be a URL naming a database, such as postgres://postgres@127.0.0.1:5432/postgres" >&2
+    exit 2
+    ;;
+esac
 query=${url#"$head"}
 floor="${head%/*}/beian_bench_floor$query"
 work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+admin() { PGOPTIONS='-c client_min_messages=warning' psql -qX "$url" "$@"; }
+trap 'rm -rf "$work"; admin -c "DROP DATABASE IF EXISTS beian_bench_floor WITH (FORCE)"' EXIT
 
-PGOPTIONS='-c client_min_messages=warning' psql -qX "$url" -c "DROP DATABASE IF EXISTS beian_bench_floor WITH (FORCE)" \
-    -c "CREATE DATABASE beian_bench_floor"
-# A million rows about as wide as a filing, as loosely packed; a thousand
+admin -c "DROP DATABASE IF EXISTS beian_bench_floor WITH (FORCE)" -c "CREATE DATABASE beian_bench_floor"
+# Rows about as wide as a filing and as loosely packed, as many as the job
+# will return, so that each is changed once and the first change of each page
+# after the checkpoint logs the whole page, as in the sweep; a thousand rows
 # for the verify-shaped transaction to write to.
-psql -qX "$floor" <<'SQL'
+rows=$((job_rate * (seconds + 2) * batch))
+psql -qX -v rows="$rows" "$floor" <<'SQL'
 CREATE TABLE job_rows (id int PRIMARY KEY, state text NOT NULL, reason text, body text NOT NULL)
     WITH (fillfactor = 45);
-INSERT INTO job_rows SELECT i, 'waiting', NULL, repeat('x', 200) FROM generate_series(1, 1000000) i;
+INSERT INTO job_rows SELECT i, 'waiting', NULL, repeat('x', 200) FROM generate_series(1, :rows) i;
 CREATE TABLE request_rows (id int PRIMARY KEY, n int NOT NULL);
 INSERT INTO request_rows SELECT i, 0 FROM generate_series(1, 1000) i;
-CREATE SEQUENCE job_batches;
+CREATE SEQUENCE job_batches START 0 MINVALUE 0;
 VACUUM (ANALYZE);
-CHECKPOINT;
 SQL
 
-cat > "$work/request.sql" <<'SQL'
+cat >"$work/request.sql" <<'SQL'
 \set id random(1, 1000)
 BEGIN;
 SELECT 1;
@@ -54,43 +66,45 @@ SELECT 7;
 SELECT 8;
 COMMIT;
 SQL
-# Each transaction flips the next 5,000 rows, waiting <-> returned.
-cat > "$work/job.sql" <<'SQL'
-SELECT (nextval('job_batches') % 200) * 5000 AS first \gset
+cat >"$work/job.sql" <<SQL
+SELECT nextval('job_batches') * $batch AS first \gset
 BEGIN;
-UPDATE job_rows
-   SET state = CASE state WHEN 'waiting' THEN 'returned' ELSE 'waiting' END,
-       reason = CASE WHEN reason IS NULL THEN 'verification_expired' END
- WHERE id > :first AND id <= :first + 5000;
+UPDATE job_rows SET state = 'returned', reason = 'verification_expired'
+ WHERE id > :first AND id <= :first + $batch AND state = 'waiting';
 COMMIT;
 SQL
 
-# Runs the request load for $1 seconds; prints "p50 p99" in milliseconds.
+# Runs the request load for $1 seconds; prints "p50 p99" in milliseconds
+# (nearest rank).
 requests() {
     rm -f "$work"/log.*
     (cd "$work" && pgbench -n -f request.sql -R 200 -c 4 -j 1 -T "$1" --log --log-prefix=log \
         "$floor" >/dev/null)
-    cat "$work"/log.* | awk '{ print $3 }' | sort -n |
-        awk '{ v[NR] = $1 } END { printf "%.2f %.2f\n", v[int(NR * 0.5)] / 1000, v[int(NR * 0.99)] / 1000 }'
+    cat "$work"/log.* | awk '{ print $3 }' | sort -n | awk '
+        function rank(p) { r = int(NR * p); return r < NR * p ? r + 1 : r }
+        { v[NR] = $1 }
+        END { if (NR == 0) exit 1; printf "%.2f %.2f\n", v[rank(0.5)] / 1000, v[rank(0.99)] / 1000 }'
 }
 
 wal() { psql -qAtX "$floor" -c "SELECT pg_current_wal_lsn()"; }
 
 requests 3 >/dev/null # connections and pages warmed up
-read -r idle_p50 idle_p99 < <(requests "$seconds")
-echo "requests alone: p50 ${idle_p50}ms, p99 ${idle_p99}ms"
+alone=$(requests "$seconds")
+read -r alone_p50 alone_p99 <<<"$alone"
+echo "requests alone: p50 ${alone_p50}ms, p99 ${alone_p99}ms"
 
 psql -qX "$floor" -c CHECKPOINT
 from=$(wal)
 pgbench -n -f "$work/job.sql" -R "$job_rate" -c 1 -T $((seconds + 2)) "$floor" >"$work/job.out" &
 job=$!
 sleep 1
-read -r job_p50 job_p99 < <(requests "$seconds")
+beside=$(requests "$seconds")
 wait "$job"
 to=$(wal)
+read -r beside_p50 beside_p99 <<<"$beside"
 mb_per_s=$(psql -qAtX "$floor" -c \
     "SELECT round(pg_wal_lsn_diff('$to', '$from') / 1048576 / ($seconds + 2), 1)")
-echo "requests beside the job: p50 ${job_p50}ms, p99 ${job_p99}ms" \
-    "($(awk -v a="$job_p99" -v b="$idle_p99" 'BEGIN { printf "%.1f", a / b }') x alone)"
-echo "the job: ${mb_per_s} MB of WAL a second," \
-    "$(grep -o "tps = [0-9]*" "$work/job.out" | head -1 | cut -d" " -f3) transactions a second"
+job_tps=$(awk '/^tps = / { printf "%.1f", $3; exit }' "$work/job.out")
+echo "requests beside the job: p50 ${beside_p50}ms, p99 ${beside_p99}ms" \
+    "($(awk -v a="$beside_p99" -v b="$alone_p99" 'BEGIN { printf "%.1f", a / b }') x alone)"
+echo "the job: ${mb_per_s} MB of WAL a second, ${job_tps} transactions a second"
