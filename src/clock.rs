@@ -52,22 +52,28 @@ impl Clock {
     }
 
     /// Moves the virtual clock forward, in one statement so that a reset or
-    /// another instance moving it meanwhile loses no step; `None` on the
-    /// system clock.
-    pub async fn advance(&self, seconds: i64) -> Result<Option<DateTime<Utc>>, sqlx::Error> {
+    /// another instance moving it meanwhile loses no step, unless that would
+    /// take it to `before` or past, whatever other requests did first; `None`
+    /// then, and on the system clock.
+    pub async fn advance(
+        &self,
+        seconds: i64,
+        before: DateTime<Utc>,
+    ) -> Result<Option<DateTime<Utc>>, sqlx::Error> {
         let Clock::Virtual(pool) = self else {
             return Ok(None);
         };
         sqlx::query_scalar(
             "INSERT INTO virtual_clock (now) VALUES ($1 + make_interval(secs => $2))
              ON CONFLICT (id) DO UPDATE SET now = virtual_clock.now + make_interval(secs => $2)
+             WHERE virtual_clock.now + make_interval(secs => $2) < $3
              RETURNING now",
         )
         .bind(Utc::now())
         .bind(seconds as f64)
-        .fetch_one(pool)
+        .bind(before)
+        .fetch_optional(pool)
         .await
-        .map(Some)
     }
 
     /// Sets the virtual clock to `to` unless it already stands later: the

@@ -227,18 +227,16 @@ async fn move_clock(
         .and_time(chrono::NaiveTime::MIN)
         .and_utc();
     let moved = match (body.value.advance_seconds, body.value.set) {
-        (Some(seconds), None)
-            if (0..=10 * 365 * 86_400).contains(&seconds)
-                && current + chrono::Duration::seconds(seconds) < limit =>
-        {
-            clock.advance(seconds).await?
+        (Some(seconds), None) if (0..=10 * 365 * 86_400).contains(&seconds) => {
+            // None: the clock, as other requests left it, would reach the limit.
+            Some(
+                clock
+                    .advance(seconds, limit)
+                    .await?
+                    .ok_or_else(past_the_limit)?,
+            )
         }
-        (Some(_), None) => {
-            return Err(ApiError::invalid(vec![FieldError::new(
-                "advance_seconds",
-                "must be between 0 and ten years of seconds, and keep the clock before the year 9000; the clock never goes back",
-            )]));
-        }
+        (Some(_), None) => return Err(past_the_limit()),
         (None, Some(to)) if to >= current && to < limit => {
             // None: another request moved the clock past `to` since it was read.
             Some(clock.set(to).await?.ok_or_else(earlier_than_clock)?)
@@ -256,6 +254,13 @@ async fn move_clock(
         .map_err(ApiError::internal)?;
     state.core.announce().await;
     Ok(Json(ClockMoved { now: moved }).into_response())
+}
+
+fn past_the_limit() -> ApiError {
+    ApiError::invalid(vec![FieldError::new(
+        "advance_seconds",
+        "must be between 0 and ten years of seconds, and keep the clock before the year 9000; the clock never goes back",
+    )])
 }
 
 fn earlier_than_clock() -> ApiError {

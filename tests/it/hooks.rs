@@ -231,3 +231,39 @@ async fn advancing_the_clock_while_it_is_reset_never_fails() {
         assert_eq!(reset.unwrap().status(), StatusCode::NO_CONTENT);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn advances_racing_near_the_limit_never_take_the_clock_past_it() {
+    let app = TestApp::spawn().await;
+    let limit: chrono::DateTime<chrono::Utc> = "9000-01-01T00:00:00Z".parse().unwrap();
+    let nine_years = 9 * 365 * 86_400;
+    for round in 0..10 {
+        app.post("/api/test/reset", &json!({})).await;
+        app.post("/api/test/clock", &json!({ "set": "8991-01-01T00:00:00Z" }))
+            .await;
+        // Each fits alone; no two fit together.
+        let mut requests = tokio::task::JoinSet::new();
+        for _ in 0..4 {
+            let (client, url) = (app.client.clone(), app.url("/api/test/clock"));
+            requests.spawn(async move {
+                let sent = client
+                    .post(url)
+                    .json(&json!({ "advance_seconds": nine_years }));
+                sent.send().await.unwrap()
+            });
+        }
+        let mut moved = 0;
+        for response in requests.join_all().await {
+            match response.status() {
+                StatusCode::OK => moved += 1,
+                StatusCode::UNPROCESSABLE_ENTITY => {
+                    let body: Value = response.json().await.unwrap();
+                    assert_eq!(body["error"]["field"], "advance_seconds", "{body}");
+                }
+                other => panic!("advancing the clock answered {other}"),
+            }
+        }
+        assert_eq!(moved, 1, "round {round}");
+        assert!(clock_now(&app).await < limit, "round {round}");
+    }
+}
