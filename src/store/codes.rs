@@ -121,8 +121,9 @@ pub async fn insert_sms(
 
 /// Hands due SMS to their handsets, at most `batch` of them: delivered to an
 /// online handset, held for one without signal, dropped by a blocking one.
-/// Each move is an event on the filing's timeline, in the same statement.
-/// Returns how many SMS moved.
+/// Each move is an event on the filing's timeline, in the same statement,
+/// at the time the SMS was due (when its handset got it, however far the
+/// clock has moved since). Returns how many SMS moved.
 pub async fn deliver_due(
     conn: &mut PgConnection,
     now: DateTime<Utc>,
@@ -145,9 +146,9 @@ pub async fn deliver_due(
                  delivery_order = CASE WHEN due.handset = 'online'
                                        THEN nextval('sms_delivery_order') END
              FROM due WHERE s.id = due.id
-             RETURNING s.id, s.filing_id, s.mobile, s.state)
+             RETURNING s.id, s.filing_id, s.mobile, s.state, s.due_at)
          INSERT INTO events (filing_id, at, kind, detail)
-         SELECT filing_id, $1, 'sms_' || state,
+         SELECT filing_id, due_at, 'sms_' || state,
                 jsonb_build_object('sms_id', id, 'mobile', mask_mobile(mobile))
          FROM moved",
     )

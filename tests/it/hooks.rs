@@ -267,3 +267,30 @@ async fn advances_racing_near_the_limit_never_take_the_clock_past_it() {
         assert!(clock_now(&app).await < limit, "round {round}");
     }
 }
+
+#[tokio::test]
+async fn an_sms_is_on_the_timeline_when_its_handset_got_it_however_far_the_clock_moved() {
+    let app = TestApp::spawn_with(Options::sms_delay(300)).await;
+    let filing = app
+        .submit(&new_filing("gs", person(ZHANG), person(LI)))
+        .await;
+    let at = |v: &Value| {
+        chrono::DateTime::parse_from_rfc3339(v.as_str().unwrap())
+            .unwrap()
+            .to_utc()
+    };
+    let due = at(&filing["submitted_at"]) + chrono::Duration::seconds(300);
+    app.advance(86_400).await;
+
+    assert_eq!(at(&app.inbox(ZHANG.2).await[0]["delivered_at"]), due);
+    let id = filing["id"].as_str().unwrap();
+    let shown = app.filing(id).await;
+    let delivered: Vec<_> = shown["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "sms_delivered")
+        .map(|e| at(&e["at"]))
+        .collect();
+    assert_eq!(delivered, [due, due], "both mobiles' first SMS");
+}
