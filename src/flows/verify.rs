@@ -1,7 +1,7 @@
 //! A filer types certificate tail, mobile, code and captcha on the portal.
 
 use serde::Serialize;
-use serde_json::json;
+use serde_json::{Value, json};
 use sqlx::PgConnection;
 
 use super::{Core, FieldError, captcha};
@@ -143,10 +143,14 @@ async fn attempt(
 
     let outcome = if filing.state == filings::AWAITING_VERIFICATION && filing.deadline <= now {
         // The sweep has not come by yet; the deadline holds all the same.
+        let attempt = late_attempt(&masked, "after_deadline", certificate_matches);
+        events::record(tx, found.filing_id, now, "verify_attempt", attempt).await?;
         let reason = "verification_expired";
         filings::return_to_isp(tx, found.filing_id, reason, now).await?;
         returned_or_not_found(certificate_matches, reason)
     } else if filing.state == filings::RETURNED {
+        let attempt = late_attempt(&masked, "after_return", certificate_matches);
+        events::record(tx, found.filing_id, now, "verify_attempt", attempt).await?;
         let reason = filing
             .return_reason
             .as_deref()
@@ -185,6 +189,12 @@ async fn attempt(
         VerifyOutcome::NotFound
     };
     Ok(outcome)
+}
+
+/// The timeline entry of an attempt too late to count: every attempt that
+/// reaches a filing is on its timeline.
+fn late_attempt(masked_mobile: &str, outcome: &str, certificate_matched: bool) -> Value {
+    json!({ "mobile": masked_mobile, "outcome": outcome, "certificate_matched": certificate_matched })
 }
 
 /// Only someone who typed the whole record right learns that it was returned.

@@ -221,6 +221,25 @@ async fn the_deadline_holds_to_the_second_whether_or_not_the_sweep_ran() {
     let filing = app.filing(&id).await;
     assert_eq!(filing["state"], "returned");
     assert_eq!(filing["return_reason"], "verification_expired");
+
+    // Attempts too late to count are on the timeline all the same.
+    let again = app.verify("gs", "99999X", LI.2, &code).await;
+    assert_eq!(again["outcome"], "not_found");
+    let attempts: Vec<Value> = app.filing(&id).await["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "verify_attempt")
+        .map(|e| e["detail"].clone())
+        .collect();
+    assert_eq!(
+        attempts,
+        [
+            json!({ "mobile": "138****8000", "outcome": "verified" }),
+            json!({ "mobile": "133****3000", "outcome": "after_deadline", "certificate_matched": true }),
+            json!({ "mobile": "133****3000", "outcome": "after_return", "certificate_matched": false }),
+        ]
+    );
 }
 
 #[tokio::test]
