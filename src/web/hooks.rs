@@ -196,7 +196,10 @@ async fn read_clock(State(state): State<AppState>) -> Result<Response, ApiError>
 #[derive(Deserialize, utoipa::ToSchema)]
 struct ClockBody {
     advance_seconds: Option<i64>,
-    set: Option<DateTime<Utc>>,
+    /// A time with its offset, such as `2026-12-04T12:00:00+08:00`.
+    // Parsed by the handler, so that a malformed time gets its own message.
+    #[schema(value_type = Option<String>, format = DateTime)]
+    set: Option<String>,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -226,7 +229,17 @@ async fn move_clock(
         .expect("a date")
         .and_time(chrono::NaiveTime::MIN)
         .and_utc();
-    let moved = match (body.value.advance_seconds, body.value.set) {
+    let set = match body.value.set.as_deref().map(DateTime::parse_from_rfc3339) {
+        None => None,
+        Some(Ok(to)) => Some(to.to_utc()),
+        Some(Err(_)) => {
+            return Err(ApiError::invalid(vec![FieldError::new(
+                "set",
+                "must be a time with its offset, such as 2026-12-04T12:00:00+08:00",
+            )]));
+        }
+    };
+    let moved = match (body.value.advance_seconds, set) {
         (Some(seconds), None) if (0..=10 * 365 * 86_400).contains(&seconds) => {
             // None: the clock, as other requests left it, would reach the limit.
             Some(

@@ -294,3 +294,57 @@ async fn an_sms_is_on_the_timeline_when_its_handset_got_it_however_far_the_clock
         .collect();
     assert_eq!(delivered, [due, due], "both mobiles' first SMS");
 }
+
+#[tokio::test]
+async fn a_bad_clock_move_is_named_and_moves_nothing() {
+    let app = TestApp::spawn().await;
+    let before = clock_now(&app).await;
+    for (body, field, says) in [
+        (
+            json!({ "advance_seconds": -1 }),
+            "advance_seconds",
+            "between 0 and",
+        ),
+        (
+            json!({ "advance_seconds": "60" }),
+            "advance_seconds",
+            "wrong type",
+        ),
+        (
+            json!({ "set": "2026-13-01T00:00:00Z" }),
+            "set",
+            "with its offset",
+        ),
+        (json!({ "set": "2026-12-04" }), "set", "with its offset"),
+        (json!({ "set": 1 }), "set", "wrong type"),
+        (
+            json!({ "set": "2000-01-01T00:00:00Z" }),
+            "set",
+            "not be earlier",
+        ),
+        (json!({}), "advance_seconds", "either"),
+        (
+            json!({ "advance_seconds": 1, "set": before }),
+            "advance_seconds",
+            "either",
+        ),
+    ] {
+        let response = app
+            .client
+            .post(app.url("/api/test/clock"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            response.status(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{body}"
+        );
+        let answer: Value = response.json().await.unwrap();
+        assert_eq!(answer["error"]["field"], field, "{body}: {answer}");
+        let message = answer["error"]["message"].as_str().unwrap();
+        assert!(message.contains(says), "{body}: {message}");
+    }
+    assert_eq!(clock_now(&app).await, before);
+}
