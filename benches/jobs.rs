@@ -97,25 +97,30 @@ async fn main() -> anyhow::Result<()> {
 
     // The jobs run on connections of their own, as in the service.
     let jobs_core = core.for_jobs();
-    let wal_before = wal_written(&pool).await?;
-    let (returned, took, during_sweep) =
-        during(&base, for_sweep, pace, jobs::return_expired(&jobs_core)).await;
-    let wal = wal_written(&pool).await? - wal_before;
+    let sweep = during(
+        &pool,
+        &base,
+        for_sweep,
+        pace,
+        jobs::return_expired(&jobs_core),
+    )
+    .await?;
     println!(
-        "sweep: returned {} filings in {took:.2?}, {wal} MB of WAL",
-        returned?
+        "sweep: returned {} filings in {:.2?}, {} MB of WAL",
+        sweep.answer?, sweep.took, sweep.wal_mb
     );
-    report("verify, during the sweep", &during_sweep, idle_p99);
+    report("verify, during the sweep", &sweep.latencies, idle_p99);
 
-    let wal_before = wal_written(&pool).await?;
-    let (sent, took, during_resend) =
-        during(&base, for_resend, pace, noon::resend_due(&jobs_core)).await;
-    let wal = wal_written(&pool).await? - wal_before;
+    let resend = during(&pool, &base, for_resend, pace, noon::resend_due(&jobs_core)).await?;
     println!(
-        "noon resend: sent {} codes in {took:.2?}, {wal} MB of WAL",
-        sent?
+        "noon resend: sent {} codes in {:.2?}, {} MB of WAL",
+        resend.answer?, resend.took, resend.wal_mb
     );
-    report("verify, during the noon resend", &during_resend, idle_p99);
+    report(
+        "verify, during the noon resend",
+        &resend.latencies,
+        idle_p99,
+    );
 
     let _ = stop.send(true);
     pool.close().await;
@@ -125,8 +130,7 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Megabytes of write-ahead log the cluster has written so far: what a job
-/// writes there is what every commit beside it has to wait behind.
+/// Megabytes of write-ahead log the cluster has written so far.
 async fn wal_written(pool: &PgPool) -> anyhow::Result<i64> {
     Ok(sqlx::query_scalar(
         "SELECT (pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0') / 1048576)::bigint",
@@ -135,14 +139,25 @@ async fn wal_written(pool: &PgPool) -> anyhow::Result<i64> {
     .await?)
 }
 
-/// Runs `job` while verifying `forms`, the load stopping when the job ends:
-/// what the job answered, how long it took, and the load's latencies.
+/// What a job answered and did while the verify load ran beside it.
+struct Beside<T> {
+    answer: T,
+    took: Duration,
+    /// The WAL the job wrote (with the load's own), which every commit
+    /// beside it has to wait behind.
+    wal_mb: i64,
+    latencies: Vec<Duration>,
+}
+
+/// Runs `job` while verifying `forms`, the load stopping when the job ends.
 async fn during<T>(
+    pool: &PgPool,
     base: &str,
     forms: Vec<serde_json::Value>,
     pace: Pace,
     job: impl Future<Output = T>,
-) -> (T, Duration, Vec<Duration>) {
+) -> anyhow::Result<Beside<T>> {
+    let wal_before = wal_written(pool).await?;
     let (done, finished) = watch::channel(false);
     let timed = async {
         let started = Instant::now();
@@ -151,7 +166,12 @@ async fn during<T>(
         (answer, started.elapsed())
     };
     let ((answer, took), latencies) = tokio::join!(timed, load(base, forms, pace, Some(finished)));
-    (answer, took, latencies)
+    Ok(Beside {
+        answer,
+        took,
+        wal_mb: wal_written(pool).await? - wal_before,
+        latencies,
+    })
 }
 
 /// Made-up filings straight into the tables, in a few set-based statements.
