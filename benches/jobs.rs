@@ -26,7 +26,7 @@ use tokio::sync::watch;
 
 mod common;
 
-use common::{Pace, count, fresh_database, load, report, verify_forms};
+use common::{Pace, count, load, on_fresh_database, report, verify_forms};
 
 /// Verify requests ready for each phase of the load.
 const PHASE_FORMS: i64 = 10_000;
@@ -37,13 +37,17 @@ const WARM_UP_FORMS: usize = 600;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    on_fresh_database("beian_bench_jobs", bench).await
+}
+
+async fn bench(pool: PgPool) -> anyhow::Result<()> {
     let expired = count("BENCH_EXPIRED", 1_000_000);
     let noon_mobiles = count("BENCH_NOON", 100_000);
+    let wal_detail = count("BENCH_WAL_DETAIL", 0) != 0;
     let pace = match count("BENCH_RATE", 200) {
         0 => Pace::Flat,
         rate => Pace::PerSecond(rate as u32),
     };
-    let (pool, cluster) = fresh_database("beian_bench_jobs").await?;
 
     // The clock stands one minute past noon, China time.
     let today = china_date(Utc::now());
@@ -107,15 +111,25 @@ async fn main() -> anyhow::Result<()> {
     .await?;
     println!(
         "sweep: returned {} filings in {:.2?}, {} MB of WAL",
-        sweep.answer?, sweep.took, sweep.wal_mb
+        sweep.answer?,
+        sweep.took,
+        sweep.wal.megabytes(&pool).await?
     );
+    if wal_detail {
+        sweep.wal.print_by_relation(&pool).await?;
+    }
     report("verify, during the sweep", &sweep.latencies, idle_p99);
 
     let resend = during(&pool, &base, for_resend, pace, noon::resend_due(&jobs_core)).await?;
     println!(
         "noon resend: sent {} codes in {:.2?}, {} MB of WAL",
-        resend.answer?, resend.took, resend.wal_mb
+        resend.answer?,
+        resend.took,
+        resend.wal.megabytes(&pool).await?
     );
+    if wal_detail {
+        resend.wal.print_by_relation(&pool).await?;
+    }
     report(
         "verify, during the noon resend",
         &resend.latencies,
@@ -123,20 +137,71 @@ async fn main() -> anyhow::Result<()> {
     );
 
     let _ = stop.send(true);
-    pool.close().await;
-    if let Some(cluster) = cluster {
-        cluster.stop().await?;
-    }
     Ok(())
 }
 
-/// Megabytes of write-ahead log the cluster has written so far.
-async fn wal_written(pool: &PgPool) -> anyhow::Result<i64> {
-    Ok(sqlx::query_scalar(
-        "SELECT (pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0') / 1048576)::bigint",
+/// How far the write-ahead log is written and flushed (the part of it that
+/// pg_walinspect can read; every commit is in it).
+async fn wal_position(pool: &PgPool) -> anyhow::Result<String> {
+    Ok(
+        sqlx::query_scalar("SELECT pg_current_wal_flush_lsn()::text")
+            .fetch_one(pool)
+            .await?,
     )
-    .fetch_one(pool)
-    .await?)
+}
+
+/// A stretch of write-ahead log, between two positions.
+struct Wal {
+    from: String,
+    to: String,
+}
+
+impl Wal {
+    async fn megabytes(&self, pool: &PgPool) -> anyhow::Result<i64> {
+        Ok(
+            sqlx::query_scalar(
+                "SELECT (pg_wal_lsn_diff($2::pg_lsn, $1::pg_lsn) / 1048576)::bigint",
+            )
+            .bind(&self.from)
+            .bind(&self.to)
+            .fetch_one(pool)
+            .await?,
+        )
+    }
+
+    /// Prints what this stretch holds: the MB written for each relation, of
+    /// which how much were whole-page images. Reads the log with
+    /// pg_walinspect, so it must still be on disk: run it right after the job.
+    async fn print_by_relation(&self, pool: &PgPool) -> anyhow::Result<()> {
+        sqlx::query("CREATE EXTENSION IF NOT EXISTS pg_walinspect")
+            .execute(pool)
+            .await?;
+        // A record's bytes go to the relation of its first block; records
+        // with no block (commits) go under their kind.
+        let rows: Vec<(String, i64, f64, f64)> = sqlx::query_as(
+            "WITH r AS (
+                 SELECT coalesce(pg_filenode_relation(0,
+                            substring(block_ref FROM 'rel [0-9]+/[0-9]+/([0-9]+)')::oid)::text,
+                            resource_manager || ' ' || record_type) AS what,
+                        record_length, fpi_length
+                 FROM pg_get_wal_records_info($1::pg_lsn, $2::pg_lsn))
+             SELECT what, count(*), sum(record_length) / 1048576.0::float8,
+                    sum(fpi_length) / 1048576.0::float8
+             FROM r GROUP BY what ORDER BY sum(record_length) DESC LIMIT 15",
+        )
+        .bind(&self.from)
+        .bind(&self.to)
+        .fetch_all(pool)
+        .await?;
+        println!(
+            "  {:<28} {:>9} {:>9} {:>9}",
+            "WAL for", "records", "MB", "of it FPI"
+        );
+        for (what, records, mb, fpi) in rows {
+            println!("  {what:<28} {records:>9} {mb:>9.1} {fpi:>9.1}");
+        }
+        Ok(())
+    }
 }
 
 /// What a job answered and did while the verify load ran beside it.
@@ -145,7 +210,7 @@ struct Beside<T> {
     took: Duration,
     /// The WAL the job wrote (with the load's own), which every commit
     /// beside it has to wait behind.
-    wal_mb: i64,
+    wal: Wal,
     latencies: Vec<Duration>,
 }
 
@@ -157,7 +222,7 @@ async fn during<T>(
     pace: Pace,
     job: impl Future<Output = T>,
 ) -> anyhow::Result<Beside<T>> {
-    let wal_before = wal_written(pool).await?;
+    let from = wal_position(pool).await?;
     let (done, finished) = watch::channel(false);
     let timed = async {
         let started = Instant::now();
@@ -166,10 +231,11 @@ async fn during<T>(
         (answer, started.elapsed())
     };
     let ((answer, took), latencies) = tokio::join!(timed, load(base, forms, pace, Some(finished)));
+    let to = wal_position(pool).await?;
     Ok(Beside {
         answer,
         took,
-        wal_mb: wal_written(pool).await? - wal_before,
+        wal: Wal { from, to },
         latencies,
     })
 }

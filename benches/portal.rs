@@ -14,15 +14,19 @@ use beian_sms::config::Settings;
 use beian_sms::flows::Core;
 use beian_sms::flows::submit::{FilingRequest, submit};
 use beian_sms::{AppState, router, serve};
-use common::{CLIENTS, Pace, count, fresh_database, load, report, verify_forms};
+use common::{CLIENTS, Pace, count, load, on_fresh_database, report, verify_forms};
 use serde_json::json;
+use sqlx::PgPool;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    on_fresh_database("beian_bench_portal", bench).await
+}
+
+async fn bench(pool: PgPool) -> anyhow::Result<()> {
     let seconds = count("BENCH_SECONDS", 10) as u64;
-    let (pool, cluster) = fresh_database("beian_bench_portal").await?;
     let settings = Settings {
         ip_rate_limit: 0,
         verify_attempts: i32::MAX,
@@ -85,10 +89,6 @@ async fn main() -> anyhow::Result<()> {
     report("page and picture", &latencies, None);
     report("verify, while pages are served", &busy, idle_p99);
     let _ = stop.send(true);
-    pool.close().await;
-    if let Some(cluster) = cluster {
-        cluster.stop().await?;
-    }
     Ok(())
 }
 

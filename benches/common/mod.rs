@@ -60,6 +60,23 @@ pub async fn fresh_database(name: &str) -> anyhow::Result<(PgPool, Option<Embedd
     Ok((pool, cluster))
 }
 
+/// Runs `bench` on a fresh database `name` (see [`fresh_database`]), then
+/// stops the embedded cluster if that started one, whether the bench
+/// succeeded or not, so that a failed run leaves no server behind.
+pub async fn on_fresh_database<F, Fut>(name: &str, bench: F) -> anyhow::Result<()>
+where
+    F: FnOnce(PgPool) -> Fut,
+    Fut: Future<Output = anyhow::Result<()>>,
+{
+    let (pool, cluster) = fresh_database(name).await?;
+    let outcome = bench(pool.clone()).await;
+    pool.close().await;
+    if let Some(cluster) = cluster {
+        cluster.stop().await?;
+    }
+    outcome
+}
+
 /// Verify forms for these (mobile, code, certificate tail) triples, each with
 /// a captcha answered in advance.
 pub async fn verify_forms(
