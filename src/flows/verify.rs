@@ -157,6 +157,9 @@ async fn attempt(
             .unwrap_or("verification_expired");
         returned_or_not_found(certificate_matches, reason)
     } else if filing.state != filings::AWAITING_VERIFICATION {
+        // Not met in practice: a live code's filing awaits verification, a
+        // return is handled above, and verifies of one mobile take turns on
+        // its throttle row, so none can complete the filing meanwhile.
         VerifyOutcome::NotFound
     } else if !certificate_matches {
         let failures = filings::count_certificate_failure(tx, found.verification_id).await?;
@@ -186,13 +189,17 @@ async fn attempt(
             pending_mobiles,
         }
     } else {
+        // Replaced by a resend while this one waited for the filing.
+        let attempt = late_attempt(&masked, "code_no_longer_live", true);
+        events::record(tx, found.filing_id, now, "verify_attempt", attempt).await?;
         VerifyOutcome::NotFound
     };
     Ok(outcome)
 }
 
-/// The timeline entry of an attempt too late to count: every attempt that
-/// reaches a filing is on its timeline.
+/// The timeline entry of an attempt too late to count (after the deadline,
+/// after the filing was returned, after its code stopped being live): every
+/// attempt that reaches a filing is on its timeline.
 fn late_attempt(masked_mobile: &str, outcome: &str, certificate_matched: bool) -> Value {
     json!({ "mobile": masked_mobile, "outcome": outcome, "certificate_matched": certificate_matched })
 }
