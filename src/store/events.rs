@@ -65,7 +65,7 @@ pub async fn for_filing(
              SELECT id, at, kind, detail FROM events WHERE filing_id = $1
              UNION ALL
              SELECT NULL, deadline, 'state_changed',
-                    '{\"state\": \"returned\", \"reason\": \"verification_expired\"}'
+                    jsonb_build_object('state', state, 'reason', return_reason)
              FROM filings WHERE id = $1 AND return_reason = 'verification_expired') timeline
          ORDER BY at, id NULLS LAST",
     )
