@@ -190,7 +190,7 @@ async fn attempt(
         }
     } else {
         // Replaced by a resend while this one waited for the filing.
-        let attempt = late_attempt(&masked, "code_no_longer_live", true);
+        let attempt = late_attempt(&masked, "code_no_longer_live", certificate_matches);
         events::record(tx, found.filing_id, now, "verify_attempt", attempt).await?;
         VerifyOutcome::NotFound
     };
