@@ -7,7 +7,7 @@ use sqlx::PgConnection;
 use super::{Core, FieldError, captcha};
 use crate::domain::input::{CertificateTail, Mobile, SmsCode};
 use crate::domain::province::Province;
-use crate::store::{events, filings, throttle};
+use crate::store::{codes, events, filings, throttle};
 
 /// The fields of the verify form, as typed.
 #[derive(Debug, Default, Clone, serde::Deserialize, utoipa::ToSchema)]
@@ -161,6 +161,12 @@ async fn attempt(
         // return is handled above, and verifies of one mobile take turns on
         // its throttle row, so none can complete the filing meanwhile.
         VerifyOutcome::NotFound
+    } else if !codes::is_live(tx, found.code_id).await? {
+        // A resend replaced it while this attempt waited for the filing: too
+        // late to count, a wrong certificate included.
+        let attempt = late_attempt(&masked, "code_no_longer_live", certificate_matches);
+        events::record(tx, found.filing_id, now, "verify_attempt", attempt).await?;
+        VerifyOutcome::NotFound
     } else if !certificate_matches {
         let failures = filings::count_certificate_failure(tx, found.verification_id).await?;
         let attempt =
@@ -189,9 +195,7 @@ async fn attempt(
             pending_mobiles,
         }
     } else {
-        // Replaced by a resend while this one waited for the filing.
-        let attempt = late_attempt(&masked, "code_no_longer_live", certificate_matches);
-        events::record(tx, found.filing_id, now, "verify_attempt", attempt).await?;
+        // Not met: the code was live under the filing's lock just above.
         VerifyOutcome::NotFound
     };
     Ok(outcome)

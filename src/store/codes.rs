@@ -44,6 +44,16 @@ pub async fn replace_live(
     Ok(())
 }
 
+/// Whether the code can still be typed. Read under its filing's lock, which
+/// every change to a filing's codes takes first, it stays true until the
+/// transaction ends.
+pub async fn is_live(conn: &mut PgConnection, id: Uuid) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM codes WHERE id = $1 AND state = 'live')")
+        .bind(id)
+        .fetch_one(conn)
+        .await
+}
+
 /// Inserts `codes[i]` as the live code of `verification_ids[i]` (of filing
 /// `filing_ids[i]`), except where another live code anywhere (or earlier in
 /// the list) has the same value. Returns `(verification id, code id)` of
