@@ -129,11 +129,16 @@ pub async fn insert_sms(
     Ok(ids)
 }
 
-/// Hands due SMS to their handsets, at most `batch` of them: delivered to an
-/// online handset, held for one without signal, dropped by a blocking one.
-/// Each move is an event on the filing's timeline, in the same statement,
-/// at the time the SMS was due (when its handset got it, however far the
-/// clock has moved since). Returns how many SMS moved.
+/// Hands due SMS to their handsets, at most `batch` of them, in the order
+/// they were due: delivered to an online handset, held for one without
+/// signal, dropped by a blocking one. Each move is an event on the filing's
+/// timeline, in the same statement, at the time the SMS was due (when its
+/// handset got it, however far the clock has moved since). Returns how many
+/// SMS moved.
+///
+/// A handset read as not online is read again under a share lock, so that
+/// one coming back online meanwhile either has committed, and is seen
+/// online, or waits for this transaction and then releases what it held.
 pub async fn deliver_due(
     conn: &mut PgConnection,
     now: DateTime<Utc>,
@@ -141,26 +146,38 @@ pub async fn deliver_due(
 ) -> Result<u64, sqlx::Error> {
     let done = sqlx::query(
         "WITH due AS (
-             SELECT s.id, h.state AS handset FROM sms s JOIN handsets h ON h.mobile = s.mobile
+             SELECT s.id, s.mobile, s.due_at, s.seq, h.state AS handset
+             FROM sms s JOIN handsets h ON h.mobile = s.mobile
              WHERE s.state = 'scheduled' AND s.due_at <= $1
-             ORDER BY s.due_at LIMIT $2
+             ORDER BY s.due_at, s.seq LIMIT $2
              FOR UPDATE OF s SKIP LOCKED),
+         rechecked AS (
+             SELECT mobile, state FROM handsets
+             WHERE mobile IN (SELECT mobile FROM due WHERE handset <> 'online')
+             FOR SHARE),
+         judged AS (
+             SELECT due.id, due.due_at, due.seq, coalesce(r.state, due.handset) AS handset
+             FROM due LEFT JOIN rechecked r ON r.mobile = due.mobile),
+         numbered AS (
+             SELECT id, handset,
+                    CASE WHEN handset = 'online' THEN nextval('sms_delivery_order') END
+                        AS delivery_order
+             FROM (SELECT * FROM judged ORDER BY due_at, seq) in_order),
          moved AS (
              UPDATE sms s SET
-                 state = CASE due.handset WHEN 'online' THEN 'delivered'
-                                          WHEN 'no_signal' THEN 'held' ELSE 'dropped' END,
-                 state_reason = CASE due.handset WHEN 'online' THEN NULL
+                 state = CASE n.handset WHEN 'online' THEN 'delivered'
+                                        WHEN 'no_signal' THEN 'held' ELSE 'dropped' END,
+                 state_reason = CASE n.handset WHEN 'online' THEN NULL
                                     WHEN 'no_signal' THEN 'the handset has no signal'
                                     ELSE 'an SMS-blocking app dropped it' END,
-                 delivered_at = CASE WHEN due.handset = 'online' THEN s.due_at END,
-                 delivery_order = CASE WHEN due.handset = 'online'
-                                       THEN nextval('sms_delivery_order') END
-             FROM due WHERE s.id = due.id
-             RETURNING s.id, s.filing_id, s.mobile, s.state, s.due_at)
+                 delivered_at = CASE WHEN n.handset = 'online' THEN s.due_at END,
+                 delivery_order = n.delivery_order
+             FROM numbered n WHERE s.id = n.id
+             RETURNING s.id, s.filing_id, s.mobile, s.state, s.due_at, s.seq)
          INSERT INTO events (filing_id, at, kind, detail)
          SELECT filing_id, due_at, 'sms_' || state,
                 jsonb_build_object('sms_id', id, 'mobile', mask_mobile(mobile))
-         FROM moved",
+         FROM moved ORDER BY due_at, seq",
     )
     .bind(now)
     .bind(batch)
@@ -169,22 +186,27 @@ pub async fn deliver_due(
     Ok(done.rows_affected())
 }
 
-/// Delivers the SMS held for a handset that is back online.
+/// Delivers the SMS held for a handset that is back online, in the order
+/// they were due.
 pub async fn release_held(
     conn: &mut PgConnection,
     mobile: &str,
     now: DateTime<Utc>,
 ) -> Result<u64, sqlx::Error> {
     let done = sqlx::query(
-        "WITH moved AS (
-             UPDATE sms SET state = 'delivered', state_reason = NULL, delivered_at = $2,
-                            delivery_order = nextval('sms_delivery_order')
-             WHERE mobile = $1 AND state = 'held'
-             RETURNING id, filing_id, mobile)
+        "WITH numbered AS (
+             SELECT id, nextval('sms_delivery_order') AS delivery_order
+             FROM (SELECT id FROM sms WHERE mobile = $1 AND state = 'held'
+                   ORDER BY due_at, seq) in_order),
+         moved AS (
+             UPDATE sms s SET state = 'delivered', state_reason = NULL, delivered_at = $2,
+                              delivery_order = n.delivery_order
+             FROM numbered n WHERE s.id = n.id
+             RETURNING s.id, s.filing_id, s.mobile, s.delivery_order)
          INSERT INTO events (filing_id, at, kind, detail)
          SELECT filing_id, $2, 'sms_delivered',
                 jsonb_build_object('sms_id', id, 'mobile', mask_mobile(mobile))
-         FROM moved",
+         FROM moved ORDER BY delivery_order",
     )
     .bind(mobile)
     .bind(now)

@@ -2,6 +2,7 @@
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
+use uuid::Uuid;
 
 use crate::helpers::*;
 use beian_sms::config::Settings;
@@ -474,6 +475,100 @@ async fn handsets_without_signal_hold_and_blocking_ones_drop_their_sms() {
         app.inbox(LI.2).await.is_empty(),
         "a dropped SMS stays dropped"
     );
+}
+
+/// Puts a handset in `state` through the test hook.
+async fn set_handset(app: &TestApp, mobile: &str, state: &str) {
+    let response = app
+        .client
+        .put(app.url(&format!("/api/test/handsets/{mobile}")))
+        .json(&json!({ "state": state }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn sms_held_together_arrive_in_the_order_they_were_sent() {
+    let app = TestApp::spawn().await;
+    set_handset(&app, ZHANG.2, "no_signal").await;
+    for _ in 0..3 {
+        app.submit(&new_filing("gs", person(ZHANG), person(ZHANG)))
+            .await;
+        app.advance(10).await;
+    }
+    let sent: Vec<Uuid> = sqlx::query_scalar("SELECT id FROM sms WHERE mobile = $1 ORDER BY seq")
+        .bind(ZHANG.2)
+        .fetch_all(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(sent.len(), 3);
+    // Rows are not stored in the order they were written once they have
+    // been changed: here the first one, rewritten unchanged, goes last. And
+    // with the table's statistics read, as autovacuum would, PostgreSQL reads
+    // so small a table in storage order rather than through an index.
+    sqlx::query("UPDATE sms SET body = body WHERE id = $1")
+        .bind(sent[0])
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    sqlx::query("ANALYZE sms").execute(&app.pool).await.unwrap();
+    let stored: Vec<Uuid> =
+        sqlx::query_scalar("SELECT id FROM sms WHERE mobile = $1 ORDER BY ctid")
+            .bind(ZHANG.2)
+            .fetch_all(&app.pool)
+            .await
+            .unwrap();
+    assert_ne!(
+        stored, sent,
+        "the storage order differs from the sending order"
+    );
+
+    set_handset(&app, ZHANG.2, "online").await;
+    let arrived: Vec<Uuid> = app
+        .inbox(ZHANG.2)
+        .await
+        .iter()
+        .map(|m| m["id"].as_str().unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(arrived, sent);
+}
+
+/// A handset coming back online while its SMS are being handed out: every
+/// SMS reaches it, none stays held for a handset that has signal.
+#[tokio::test]
+async fn an_sms_due_as_its_handset_comes_back_online_is_not_left_held() {
+    let app = TestApp::spawn().await;
+    for round in 0..20 {
+        let mobile = format!("1390000{round:04}");
+        let filer = ("Zhao Lei", ZHANG.1, mobile.as_str());
+        set_handset(&app, &mobile, "no_signal").await;
+        app.submit(&new_filing("gs", person(filer), person(filer)))
+            .await;
+        eventually("the first SMS held", || async {
+            let held: i64 =
+                sqlx::query_scalar("SELECT count(*) FROM sms WHERE mobile = $1 AND state = 'held'")
+                    .bind(&mobile)
+                    .fetch_one(&app.pool)
+                    .await
+                    .unwrap();
+            held == 1
+        })
+        .await;
+        app.advance(300).await;
+        // The resend wakes the delivery job, which runs as the handset
+        // comes back.
+        assert_eq!(
+            app.resend("gs", &mobile, tail(ZHANG.1)).await["outcome"],
+            "sent"
+        );
+        set_handset(&app, &mobile, "online").await;
+        eventually("both SMS on the handset", || async {
+            app.inbox(&mobile).await.len() == 2
+        })
+        .await;
+    }
 }
 
 #[tokio::test]
