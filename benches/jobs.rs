@@ -194,11 +194,11 @@ impl Wal {
         .fetch_all(pool)
         .await?;
         println!(
-            "  {:<28} {:>9} {:>9} {:>9}",
+            "  {:<40} {:>9} {:>9} {:>9}",
             "WAL for", "records", "MB", "of it FPI"
         );
         for (what, records, mb, fpi) in rows {
-            println!("  {what:<28} {records:>9} {mb:>9.1} {fpi:>9.1}");
+            println!("  {what:<40} {records:>9} {mb:>9.1} {fpi:>9.1}");
         }
         Ok(())
     }
