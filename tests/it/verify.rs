@@ -13,6 +13,17 @@ async fn filed(app: &TestApp) -> String {
     filing["id"].as_str().unwrap().to_string()
 }
 
+/// The details of the filing's verify attempts, oldest first.
+async fn attempts(app: &TestApp, id: &str) -> Vec<Value> {
+    app.filing(id).await["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "verify_attempt")
+        .map(|e| e["detail"].clone())
+        .collect()
+}
+
 #[tokio::test]
 async fn verifying_every_mobile_moves_the_filing_to_review() {
     let app = TestApp::spawn().await;
@@ -225,15 +236,8 @@ async fn the_deadline_holds_to_the_second_whether_or_not_the_sweep_ran() {
     // Attempts too late to count are on the timeline all the same.
     let again = app.verify("gs", "99999X", LI.2, &code).await;
     assert_eq!(again["outcome"], "not_found");
-    let attempts: Vec<Value> = app.filing(&id).await["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|e| e["kind"] == "verify_attempt")
-        .map(|e| e["detail"].clone())
-        .collect();
     assert_eq!(
-        attempts,
+        attempts(&app, &id).await,
         [
             json!({ "mobile": "138****8000", "outcome": "verified" }),
             json!({ "mobile": "133****3000", "outcome": "after_deadline", "certificate_matched": true }),
@@ -466,12 +470,7 @@ async fn a_twin_field_of_the_wrong_type_is_named() {
 async fn an_attempt_whose_code_was_replaced_while_it_waited_is_on_the_timeline() {
     for (typed_tail, matched) in [(tail(ZHANG.1), true), ("99999X", false)] {
         let app = TestApp::spawn().await;
-        let id = app
-            .submit(&new_filing("gs", person(ZHANG), person(LI)))
-            .await["id"]
-            .as_str()
-            .unwrap()
-            .to_string();
+        let id = filed(&app).await;
         let code = app.latest_code(ZHANG.2).await;
 
         let mut held = app.pool.begin().await.unwrap();
@@ -523,15 +522,8 @@ async fn an_attempt_whose_code_was_replaced_while_it_waited_is_on_the_timeline()
         }
         assert_eq!(answers, [json!("sent"), json!("not_found")]);
 
-        let attempts: Vec<Value> = app.filing(&id).await["events"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|e| e["kind"] == "verify_attempt")
-            .map(|e| e["detail"].clone())
-            .collect();
         assert_eq!(
-            attempts,
+            attempts(&app, &id).await,
             [
                 json!({ "mobile": "138****8000", "outcome": "code_no_longer_live",
                      "certificate_matched": matched })
