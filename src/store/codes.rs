@@ -201,7 +201,7 @@ pub async fn release_held(
          moved AS (
              UPDATE sms s SET state = 'delivered', state_reason = NULL, delivered_at = $2,
                               delivery_order = n.delivery_order
-             FROM numbered n WHERE s.id = n.id
+             FROM numbered n WHERE s.id = n.id AND s.state = 'held'
              RETURNING s.id, s.filing_id, s.mobile, s.delivery_order)
          INSERT INTO events (filing_id, at, kind, detail)
          SELECT filing_id, $2, 'sms_delivered',
