@@ -227,7 +227,6 @@ pub async fn submit(
             },
         )
         .await?;
-        handsets::ensure(&mut tx, verifier.mobile.as_str()).await?;
         targets.push(CodeFor {
             filing_id,
             verification_id,
@@ -236,6 +235,8 @@ pub async fn submit(
             deadline,
         });
     }
+    let mobiles: Vec<&str> = verifiers.iter().map(|v| v.mobile.as_str()).collect();
+    handsets::ensure_all(&mut tx, &mobiles).await?;
     issue_codes(core, &mut tx, &targets, CodeReason::First, now, due_at).await?;
     if verifiers.is_empty() {
         events::record(

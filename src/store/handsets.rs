@@ -32,11 +32,19 @@ pub struct InboxMessage {
     pub delivered_at: Option<DateTime<Utc>>,
 }
 
-pub async fn ensure(conn: &mut PgConnection, mobile: &str) -> Result<(), sqlx::Error> {
-    sqlx::query("INSERT INTO handsets (mobile) VALUES ($1) ON CONFLICT (mobile) DO NOTHING")
-        .bind(mobile)
-        .execute(conn)
-        .await?;
+/// Makes a handset, online, for each of these mobiles that has none yet.
+/// They are written in the order of their numbers, so that two filings
+/// naming the same new mobiles in other orders take turns instead of each
+/// waiting on a handset the other has just written.
+pub async fn ensure_all(conn: &mut PgConnection, mobiles: &[&str]) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO handsets (mobile)
+         SELECT DISTINCT mobile FROM unnest($1::text[]) AS t (mobile) ORDER BY mobile
+         ON CONFLICT (mobile) DO NOTHING",
+    )
+    .bind(mobiles)
+    .execute(conn)
+    .await?;
     Ok(())
 }
 

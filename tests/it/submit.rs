@@ -477,6 +477,28 @@ async fn handsets_without_signal_hold_and_blocking_ones_drop_their_sms() {
     );
 }
 
+/// Two filings naming the same two new mobiles, in opposite roles, submitted
+/// at the same moment: both are accepted, neither waits on the other for
+/// ever. Twenty pairs, each with mobiles never seen before.
+#[tokio::test]
+async fn filings_naming_the_same_new_mobiles_in_other_orders_are_both_accepted() {
+    let app = TestApp::spawn().await;
+    for pair in 0..20 {
+        let first = format!("1390001{:04}", 2 * pair);
+        let second = format!("1390001{:04}", 2 * pair + 1);
+        let one = ("Sun Li", ZHANG.1, first.as_str());
+        let other = ("Qian Yu", LI.1, second.as_str());
+        let forward = new_filing("gs", person(one), person(other));
+        let backward = new_filing("gs", person(other), person(one));
+        let (a, b) = tokio::join!(app.submit_raw(&forward), app.submit_raw(&backward));
+        assert_eq!(
+            (a.0, b.0),
+            (StatusCode::CREATED, StatusCode::CREATED),
+            "{a:?} {b:?}"
+        );
+    }
+}
+
 /// Puts a handset in `state` through the test hook.
 async fn set_handset(app: &TestApp, mobile: &str, state: &str) {
     let response = app
