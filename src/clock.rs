@@ -25,12 +25,27 @@ impl Clock {
     /// task holding a transaction and a lock never waits for a second
     /// connection from the pool, which tasks waiting for that lock may hold.
     pub async fn now_on(&self, conn: &mut PgConnection) -> Result<DateTime<Utc>, sqlx::Error> {
+        self.read_on(conn, "SELECT now FROM virtual_clock").await
+    }
+
+    /// [`Clock::now_on`], after which a virtual clock stays at that time until
+    /// the transaction on `conn` ends (a move waits for it): for work that
+    /// stamps the time on changes that other work, at a later time, must not
+    /// see before them.
+    pub async fn now_held(&self, conn: &mut PgConnection) -> Result<DateTime<Utc>, sqlx::Error> {
+        self.read_on(conn, "SELECT now FROM virtual_clock FOR SHARE")
+            .await
+    }
+
+    async fn read_on(
+        &self,
+        conn: &mut PgConnection,
+        read: &'static str,
+    ) -> Result<DateTime<Utc>, sqlx::Error> {
         if let Clock::System = self {
             return Ok(Utc::now());
         }
-        let now = sqlx::query_scalar("SELECT now FROM virtual_clock")
-            .fetch_optional(&mut *conn)
-            .await?;
+        let now = sqlx::query_scalar(read).fetch_optional(&mut *conn).await?;
         match now {
             Some(now) => Ok(now),
             // The first reading starts the virtual clock at the real time,

@@ -26,19 +26,23 @@ pub async fn resend_due(core: &Core) -> Result<u64, IssueError> {
 /// [`resend_due`], the mobiles of `batch` filings to a transaction (tests
 /// use small batches).
 pub async fn resend_due_in_batches(core: &Core, batch: i64) -> Result<u64, IssueError> {
-    let mut run: Option<(chrono::DateTime<chrono::Utc>, chrono::NaiveDate)> = None;
+    let mut run: Option<chrono::NaiveDate> = None;
     let mut sent = 0;
     let mut after = None;
     loop {
         let mut tx = core.pool.begin().await?;
         lock_job(&mut tx, Job::NoonResend).await?;
         // The time, and so the day, is read under the lock: a reset or another
-        // instance may have changed everything while this run waited. Should
+        // instance may have changed everything while this run waited. Each
+        // batch happens at the time it reads, and a virtual clock waits for
+        // the batch to commit before it moves on: an SMS that falls due
+        // meanwhile and is delivered was sent while its code was live, and
+        // one replaced by the batch is cancelled before it falls due. Should
         // the day change between batches (a reset, a clock moved a day on),
         // this run stops and the next one starts afresh.
-        let now_locked = core.clock.now_on(&mut tx).await?;
-        let day_locked = china_date(latest_daily(now_locked, core.settings.resend_time));
-        let (now, day) = *run.get_or_insert((now_locked, day_locked));
+        let now = core.clock.now_held(&mut tx).await?;
+        let day_locked = china_date(latest_daily(now, core.settings.resend_time));
+        let day = *run.get_or_insert(day_locked);
         if day_locked != day || noon::day_done(&mut tx, day).await? {
             return Ok(sent);
         }

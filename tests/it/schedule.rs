@@ -221,6 +221,88 @@ async fn a_run_that_waited_out_a_reset_resends_for_the_clock_it_finds() {
     );
 }
 
+/// The clock is moved on in the middle of a noon resend, past the time a
+/// first SMS falls due: the move waits for the batch in flight, which
+/// replaces that SMS's code at noon and cancels it, so the handset never
+/// gets a code that was dead before it arrived.
+#[tokio::test]
+async fn a_clock_move_waits_for_the_noon_resend_batch_in_flight() {
+    // First SMS due at 13:00 China time the day after they were sent.
+    let app = TestApp::spawn_with(Options::sms_delay(17 * 3600)).await;
+    set_clock(&app, china_time_ahead(&app, 1, 20, 0).await).await;
+    let mut ids = Vec::new();
+    for who in [ZHANG, LI] {
+        let filing = app
+            .submit(&new_filing("gs", person(who), person(who)))
+            .await;
+        ids.push(filing["id"].as_str().unwrap().to_string());
+    }
+    let noon = china_time_ahead(&app, 1, 12, 0).await;
+    let two_pm = noon + Duration::hours(2);
+    // Moved in SQL, so that no job wakes for it. Should the service's own
+    // run wake first and take the day, the batch in flight is its own.
+    sqlx::query("UPDATE virtual_clock SET now = $1")
+        .bind(noon)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let row_waits = || async {
+        sqlx::query_scalar::<_, i64>(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()
+               AND wait_event_type = 'Lock' AND wait_event <> 'advisory'",
+        )
+        .fetch_one(&app.pool)
+        .await
+        .unwrap()
+    };
+
+    // A run, a filing a batch, waits for the second filing, held ...
+    let mut held = app.pool.begin().await.unwrap();
+    sqlx::query("SELECT 1 FROM filings WHERE id = $1::uuid FOR UPDATE")
+        .bind(&ids[1])
+        .execute(&mut *held)
+        .await
+        .unwrap();
+    let run = tokio::spawn({
+        let core = app.core.clone();
+        async move { beian_sms::flows::noon::resend_due_in_batches(&core, 1).await }
+    });
+    eventually("the resend waiting for the second filing", || async {
+        row_waits().await == 1
+    })
+    .await;
+    // ... when the clock is moved on past 13:00: the move waits too.
+    let moved = tokio::spawn({
+        let pool = app.pool.clone();
+        async move {
+            sqlx::query("UPDATE virtual_clock SET now = $1")
+                .bind(two_pm)
+                .execute(&pool)
+                .await
+                .unwrap();
+        }
+    });
+    eventually("the clock move waiting for the batch", || async {
+        row_waits().await == 2
+    })
+    .await;
+    held.commit().await.unwrap();
+    moved.await.unwrap();
+    run.await.unwrap().unwrap();
+
+    let (state, replaced): (String, DateTime<Utc>) = sqlx::query_as(
+        "SELECT s.state, c.ended_at FROM sms s JOIN codes c ON c.id = s.code_id
+         WHERE s.mobile = $1 AND c.reason = 'first'",
+    )
+    .bind(LI.2)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!((state.as_str(), replaced), ("cancelled", noon));
+    let inbox = app.inbox(LI.2).await;
+    assert_eq!(inbox.len(), 1, "only the noon SMS: {inbox:?}");
+}
+
 #[tokio::test]
 async fn filings_submitted_as_the_clock_crosses_noon_all_get_their_resend() {
     let app = TestApp::spawn().await;
