@@ -377,6 +377,29 @@ impl TestApp {
         last["code"].as_str().expect("code").to_string()
     }
 
+    /// Locks the filing's row, as a request working on it would, until the
+    /// returned transaction ends.
+    pub async fn hold_filing(&self, id: &str) -> sqlx::Transaction<'static, sqlx::Postgres> {
+        let mut held = self.pool.begin().await.unwrap();
+        sqlx::query("SELECT 1 FROM filings WHERE id = $1::uuid FOR UPDATE")
+            .bind(id)
+            .execute(&mut *held)
+            .await
+            .unwrap();
+        held
+    }
+
+    /// How many statements on this app's database wait for a row lock.
+    pub async fn row_lock_waits(&self) -> i64 {
+        sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()
+               AND wait_event_type = 'Lock' AND wait_event <> 'advisory'",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .unwrap()
+    }
+
     pub async fn advance(&self, seconds: i64) {
         self.post("/api/test/clock", &json!({ "advance_seconds": seconds }))
             .await;

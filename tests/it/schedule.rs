@@ -246,29 +246,15 @@ async fn a_clock_move_waits_for_the_noon_resend_batch_in_flight() {
         .execute(&app.pool)
         .await
         .unwrap();
-    let row_waits = || async {
-        sqlx::query_scalar::<_, i64>(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()
-               AND wait_event_type = 'Lock' AND wait_event <> 'advisory'",
-        )
-        .fetch_one(&app.pool)
-        .await
-        .unwrap()
-    };
 
     // A run, a filing a batch, waits for the second filing, held ...
-    let mut held = app.pool.begin().await.unwrap();
-    sqlx::query("SELECT 1 FROM filings WHERE id = $1::uuid FOR UPDATE")
-        .bind(&ids[1])
-        .execute(&mut *held)
-        .await
-        .unwrap();
+    let held = app.hold_filing(&ids[1]).await;
     let run = tokio::spawn({
         let core = app.core.clone();
         async move { beian_sms::flows::noon::resend_due_in_batches(&core, 1).await }
     });
     eventually("the resend waiting for the second filing", || async {
-        row_waits().await == 1
+        app.row_lock_waits().await == 1
     })
     .await;
     // ... when the clock is moved on past 13:00: the move waits too.
@@ -283,7 +269,7 @@ async fn a_clock_move_waits_for_the_noon_resend_batch_in_flight() {
         }
     });
     eventually("the clock move waiting for the batch", || async {
-        row_waits().await == 2
+        app.row_lock_waits().await == 2
     })
     .await;
     held.commit().await.unwrap();

@@ -268,12 +268,7 @@ async fn the_clock_hook_answers_once_filings_that_requests_held_are_returned() {
     let id = filed(&app).await;
     app.advance(48 * 3600 - 10).await;
     // A request holds the filing while the clock passes its deadline.
-    let mut held = app.pool.begin().await.unwrap();
-    sqlx::query("SELECT 1 FROM filings WHERE id = $1::uuid FOR UPDATE")
-        .bind(&id)
-        .execute(&mut *held)
-        .await
-        .unwrap();
+    let held = app.hold_filing(&id).await;
     let mut hook = tokio::spawn({
         let (client, url) = (app.client.clone(), app.url("/api/test/clock"));
         async move {
@@ -473,21 +468,7 @@ async fn an_attempt_whose_code_was_replaced_while_it_waited_is_on_the_timeline()
         let id = filed(&app).await;
         let code = app.latest_code(ZHANG.2).await;
 
-        let mut held = app.pool.begin().await.unwrap();
-        sqlx::query("SELECT 1 FROM filings WHERE id = $1::uuid FOR UPDATE")
-            .bind(&id)
-            .execute(&mut *held)
-            .await
-            .unwrap();
-        let waiting = || async {
-            sqlx::query_scalar::<_, i64>(
-                "SELECT count(*) FROM pg_stat_activity
-                 WHERE datname = current_database() AND wait_event_type = 'Lock'",
-            )
-            .fetch_one(&app.pool)
-            .await
-            .unwrap()
-        };
+        let held = app.hold_filing(&id).await;
         let mut requests = Vec::new();
         for (path, mut form) in [
             (
@@ -504,14 +485,14 @@ async fn an_attempt_whose_code_was_replaced_while_it_waited_is_on_the_timeline()
             form["captcha_id"] = json!(captcha_id);
             form["captcha_answer"] = json!(captcha_answer);
             let request = app.client.post(app.url(path)).json(&form);
-            let queued = waiting().await + 1;
+            let queued = app.row_lock_waits().await + 1;
             requests.push(tokio::spawn(async move {
                 request.send().await.unwrap().json::<Value>().await.unwrap()
             }));
             // Each waits for the filing before the next is sent, so the
             // resend has it first.
             eventually("the request waiting for the filing", || async {
-                waiting().await == queued
+                app.row_lock_waits().await == queued
             })
             .await;
         }
