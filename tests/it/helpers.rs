@@ -465,6 +465,27 @@ impl Drop for TestApp {
 pub const ZHANG: (&str, &str, &str) = ("Zhang Wei", "620102198001011234", "13800138000");
 pub const LI: (&str, &str, &str) = ("Li Na", "62010219900202567X", "13300133000");
 
+/// A China wall-clock time some days ahead of the virtual clock, as UTC.
+pub async fn china_time_ahead(
+    app: &TestApp,
+    days: i64,
+    hour: u32,
+    minute: u32,
+) -> chrono::DateTime<chrono::Utc> {
+    let now = app.core.clock.now().await.unwrap();
+    let day = beian_sms::clock::china_date(now) + chrono::Duration::days(days);
+    let wall = day.and_time(chrono::NaiveTime::from_hms_opt(hour, minute, 0).unwrap());
+    wall.and_local_timezone(beian_sms::clock::CHINA)
+        .single()
+        .unwrap()
+        .to_utc()
+}
+
+/// Sets the virtual clock through the test hook.
+pub async fn set_clock(app: &TestApp, to: chrono::DateTime<chrono::Utc>) {
+    app.post("/api/test/clock", &json!({ "set": to })).await;
+}
+
 pub fn person((name, certificate, mobile): (&str, &str, &str)) -> Value {
     json!({ "name": name, "certificate_number": certificate, "mobile": mobile })
 }

@@ -274,15 +274,7 @@ async fn an_sms_is_on_the_timeline_when_its_handset_got_it_however_far_the_clock
     // Submitted at 09:00 China time the next day, so that the day the clock
     // then moves on ends before a noon resend, whatever the time of day the
     // test runs.
-    let china = chrono::FixedOffset::east_opt(8 * 3600).unwrap();
-    let tomorrow = clock_now(&app).await.with_timezone(&china).date_naive() + chrono::Days::new(1);
-    let morning = tomorrow
-        .and_hms_opt(9, 0, 0)
-        .unwrap()
-        .and_local_timezone(china)
-        .unwrap();
-    app.post("/api/test/clock", &json!({ "set": morning.to_rfc3339() }))
-        .await;
+    set_clock(&app, china_time_ahead(&app, 1, 9, 0).await).await;
     let filing = app
         .submit(&new_filing("gs", person(ZHANG), person(LI)))
         .await;

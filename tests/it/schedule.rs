@@ -1,27 +1,11 @@
 //! Work that happens because time passes: the daily resend, across instances
 //! and restarts, in China time.
 
-use chrono::{DateTime, Duration, NaiveTime, TimeZone, Utc};
-use serde_json::{Value, json};
+use chrono::{DateTime, Duration, Utc};
+use serde_json::Value;
 use sqlx::{Connection, Executor, PgConnection};
 
 use crate::helpers::*;
-
-/// A China wall-clock time some days ahead of the virtual clock, as UTC.
-async fn china_time_ahead(app: &TestApp, days: i64, hour: u32, minute: u32) -> DateTime<Utc> {
-    let now = app.core.clock.now().await.unwrap();
-    let day = beian_sms::clock::china_date(now) + Duration::days(days);
-    let wall = day.and_time(NaiveTime::from_hms_opt(hour, minute, 0).unwrap());
-    beian_sms::clock::CHINA
-        .from_local_datetime(&wall)
-        .single()
-        .unwrap()
-        .with_timezone(&Utc)
-}
-
-async fn set_clock(app: &TestApp, to: DateTime<Utc>) {
-    app.post("/api/test/clock", &json!({ "set": to })).await;
-}
 
 /// The subject's and the website's mobiles of the `i`th of many Gansu
 /// filings from two people, each pair under `prefix`, and that filing.
